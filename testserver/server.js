@@ -8,7 +8,8 @@
 // Usage (from a scratch working directory; express-pouchdb writes config.json and
 // log.txt into its cwd):
 //   TESTSERVER_ADMIN_USER=admin TESTSERVER_ADMIN_PASSWORD=pw \
-//     node -r /path/to/guard.js /path/to/server.js --port 5984 [--data-dir DIR]
+//     node -r /path/to/guard.js /path/to/server.js --port 5984 [--data-dir DIR] \
+//       [--host 127.0.0.1] [--log-level info] [--exit-with-pid PID]
 // Without --data-dir the databases live in memory; with it they are LevelDB files in DIR
 // (leveldown's prebuilt binary ships inside its npm package, so --ignore-scripts is enough).
 // Without the admin variables the server runs as an "admin party" (no auth at all).
@@ -18,7 +19,7 @@ const fs = require('fs');
 const path = require('path');
 
 function parseArgs(argv) {
-  const args = { host: '127.0.0.1', port: 5984, dataDir: null, logLevel: 'info' };
+  const args = { host: '127.0.0.1', port: 5984, dataDir: null, logLevel: 'info', parentPid: 0 };
   for (let i = 0; i < argv.length; i += 1) {
     const name = argv[i];
     const value = argv[i + 1];
@@ -29,6 +30,7 @@ function parseArgs(argv) {
     else if (name === '--port') args.port = Number.parseInt(value, 10);
     else if (name === '--data-dir') args.dataDir = path.resolve(value);
     else if (name === '--log-level') args.logLevel = value;
+    else if (name === '--exit-with-pid') args.parentPid = Number.parseInt(value, 10);
     else throw new Error(`unknown argument ${name}`);
     i += 1;
   }
@@ -137,6 +139,17 @@ async function main() {
   // keeps the data; waiting for keep-alive sockets to close would only slow the tests.
   for (const signal of ['SIGTERM', 'SIGINT']) {
     process.on(signal, () => process.exit(0));
+  }
+
+  // A test run killed with SIGKILL cannot stop its server; this makes the server follow.
+  if (args.parentPid > 0) {
+    setInterval(() => {
+      try {
+        process.kill(args.parentPid, 0);
+      } catch (err) {
+        if (err.code === 'ESRCH') process.exit(0);
+      }
+    }, 1000).unref();
   }
 }
 
