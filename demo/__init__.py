@@ -1,0 +1,1 @@
+"""The project's main job, run by ``make demo`` (``python -m demo``)."""
