@@ -39,7 +39,10 @@ typecheck: setup
 # pytest exits 5 when it collects no test; make fails on it like on any other error.
 pytest: setup
 	$(VENV)/bin/pytest
-	if [ -f tests/compliance/test_suite.py ]; then $(VENV)/bin/pytest tests/compliance; fi
+	@# Silent unless the suite exists, so that pytest's summary stays the run's last line.
+	@if [ -f tests/compliance/test_suite.py ]; then \
+		echo "$(VENV)/bin/pytest tests/compliance"; $(VENV)/bin/pytest tests/compliance; \
+	fi
 
 clean-setup:
 	rm -rf testserver/node_modules $(PIP_STAMP)
