@@ -1,0 +1,504 @@
+"""The changes feed: what CouchDB changed, in order, from a checkpointed position.
+
+Two ways of reading, both yielding :class:`FeedChunk` objects:
+
+* :meth:`ChangesFeed.pages` reads the *normal* feed in pages of ``limit`` rows. It is the
+  fastest way through a backlog and the only bounded one, so ``--once`` and the backfill
+  before following use it.
+* :meth:`ChangesFeed.follow` streams new changes for ever: ``feed=eventsource`` (resumed
+  with ``Last-Event-ID``), falling back to ``continuous`` when the answer is not
+  ``text/event-stream`` (PouchDB Server answers a normal feed instead), or ``longpoll``.
+
+Every request asks for the winning revision only (``style=main_only``) with the document
+included, and sends ``Accept-Encoding: identity``: PouchDB Server gzips a stream when asked
+and then sends nothing. Design documents are dropped here; their seq still moves the
+position. Seqs are opaque (strings on CouchDB, integers on PouchDB Server): they are
+stored and sent back, never compared or parsed.
+
+Transient failures (connection refused or dropped, timeouts, 5xx, 429, a silent stream
+past the heartbeat watchdog) reconnect with full-jitter backoff from the last position
+handed out — which the sink commits before it asks for more, so it is the committed one
+whenever nothing is in flight. Terminal ones (401, 403, a missing database, 400) raise
+:class:`~couchdb_replicator.errors.SourceError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from sqlalchemy_couchdb.dbapi import AsyncCouchDBClient
+from sqlalchemy_couchdb.dbapi.exceptions import (
+    BadRequest,
+    CouchDBError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    error_from_response,
+)
+from sqlalchemy_couchdb.dbapi.operations import Call, db_path
+from sqlalchemy_couchdb.mapping import is_design_document
+
+from .backoff import Backoff
+from .errors import SourceError
+
+__all__ = [
+    "FEED_MODES",
+    "Change",
+    "ChangesFeed",
+    "FeedChunk",
+    "FeedMode",
+    "Seq",
+    "decode_seq",
+    "encode_seq",
+    "is_terminal",
+]
+
+log = logging.getLogger(__name__)
+
+#: An opaque position in the feed: whatever the server sent (str on CouchDB, int on PouchDB).
+Seq = Any
+FeedMode = Literal["auto", "eventsource", "continuous", "longpoll"]
+FEED_MODES: tuple[str, ...] = ("auto", "eventsource", "continuous", "longpoll")
+
+_IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def encode_seq(seq: Seq) -> str:
+    """A seq as text for storage: JSON keeps ``5`` and ``"5-g1A…"`` apart, unparsed."""
+    return json.dumps(seq, separators=(",", ":"))
+
+
+def decode_seq(text: str | None) -> Seq:
+    """The seq exactly as the server sent it (None: start from the beginning)."""
+    return None if text is None else json.loads(text)
+
+
+def _since_param(seq: Seq) -> str:
+    return seq if isinstance(seq, str) else json.dumps(seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row of the feed: the winning revision of a document (None doc: not included)."""
+
+    id: str
+    rev: str | None
+    seq: Seq
+    deleted: bool
+    doc: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Change:
+        changes = row.get("changes") or [{}]
+        return cls(
+            id=row["id"],
+            rev=changes[0].get("rev"),
+            seq=row.get("seq"),
+            deleted=bool(row.get("deleted")),
+            doc=row.get("doc"),
+        )
+
+
+@dataclass(slots=True)
+class FeedChunk:
+    """Changes read together, and the position reached after them.
+
+    ``seq`` is None when the chunk moves nothing (a heartbeat). ``idle`` says the server had
+    nothing more to send at that moment (a short page, a heartbeat): once the chunk is
+    committed, the copy was equal to CouchDB then. ``live`` marks a change streamed as it
+    happened: when nothing is buffered behind it, committing it leaves the copy current.
+    ``pending`` is the server's count of rows after this chunk, when it gives one (CouchDB
+    does, PouchDB Server does not).
+    """
+
+    changes: list[Change] = field(default_factory=list)
+    seq: Seq = None
+    idle: bool = False
+    pending: int | None = None
+    #: Streamed as it happened: with nothing buffered behind it, the copy is current.
+    live: bool = False
+
+
+def is_terminal(exc: BaseException) -> bool:
+    """True when retrying cannot help: bad credentials, no permission, no database, 400."""
+    return isinstance(exc, (Unauthorized, Forbidden, NotFound, BadRequest))
+
+
+def _source_error(exc: CouchDBError, where: str) -> SourceError:
+    if isinstance(exc, NotFound):
+        return SourceError(
+            f"the source database does not exist at {where}; create it or fix the URL"
+        )
+    if isinstance(exc, Unauthorized):
+        return SourceError(f"CouchDB at {where} refused the credentials (401); check user/password")
+    if isinstance(exc, Forbidden):
+        return SourceError(
+            f"CouchDB at {where} refused access (403): the user may not read this database"
+        )
+    return SourceError(f"CouchDB at {where} rejected the request: {exc}")
+
+
+class ChangesFeed:
+    """Reads ``_changes`` of the client's database; see the module docstring."""
+
+    def __init__(
+        self,
+        client: AsyncCouchDBClient,
+        *,
+        mode: FeedMode = "auto",
+        page_size: int = 1000,
+        heartbeat: float = 5.0,
+        backoff: Backoff | None = None,
+        max_attempts: int | None = None,
+        on_reconnect: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        if mode not in FEED_MODES:
+            raise ValueError(f"feed mode must be one of {', '.join(FEED_MODES)}")
+        self.client = client
+        self.mode = mode
+        self.page_size = page_size
+        self.heartbeat = heartbeat
+        self.backoff = backoff or Backoff()
+        self.max_attempts = max_attempts
+        self._on_reconnect = on_reconnect
+        self._eventsource_refused = mode == "continuous"
+        self.active_mode: str = "normal"
+
+    @property
+    def where(self) -> str:
+        return self.client.settings.redacted_url()
+
+    @property
+    def _path(self) -> str:
+        return f"{db_path(self.client.database)}/_changes"
+
+    @property
+    def _watchdog(self) -> float:
+        # Three missed heartbeats and the connection is presumed dead (a half-open TCP
+        # connection would otherwise hang the daemon for ever).
+        return self.heartbeat * 3 + 2
+
+    # -- one-shot requests ---------------------------------------------------------------
+
+    async def _request(self, call: Call[Any]) -> Any:
+        try:
+            return await self.client.run(call)
+        except CouchDBError as exc:
+            if is_terminal(exc):
+                raise _source_error(exc, self.where) from exc
+            raise
+
+    async def database_info(self) -> dict[str, Any]:
+        """``GET /db``: checks that the source exists and that the credentials work."""
+        result: dict[str, Any] = await self._request(
+            Call("GET", db_path(self.client.database), database=self.client.database)
+        )
+        return result
+
+    async def last_change_id(self) -> str | None:
+        """The id of the newest row of the feed (None: the database has no changes).
+
+        ``--once`` stops after the page holding this id: its row sits at the
+        ``update_seq`` of the moment, or later if the document changed since. Reading up
+        to it covers everything written before, without comparing seqs.
+        """
+        params = {"descending": "true", "limit": 1}
+        body = await self._retrying(
+            self._request,
+            Call(
+                "GET", self._path, params=params, headers=_IDENTITY, database=self.client.database
+            ),
+        )
+        results = body.get("results") or []
+        return str(results[0]["id"]) if results else None
+
+    async def count_pending(self, since: Seq, *, page: int = 10_000) -> int:
+        """How many rows the feed holds after ``since`` (the backlog).
+
+        CouchDB answers ``pending``; PouchDB Server does not, so the rows are counted in
+        pages without documents (it treats ``limit=0`` as 1, hence ``limit=1`` first).
+        """
+        params: dict[str, Any] = {"limit": 1}
+        if since is not None:
+            params["since"] = _since_param(since)
+        body = await self._request(
+            Call("GET", self._path, params=params, headers=_IDENTITY, database=self.client.database)
+        )
+        results = body.get("results") or []
+        if isinstance(body.get("pending"), int):
+            return int(body["pending"]) + len(results)
+        count = 0
+        position = since
+        while True:
+            params = {"limit": page}
+            if position is not None:
+                params["since"] = _since_param(position)
+            body = await self._request(
+                Call(
+                    "GET",
+                    self._path,
+                    params=params,
+                    headers=_IDENTITY,
+                    database=self.client.database,
+                )
+            )
+            rows = body.get("results") or []
+            count += len(rows)
+            if len(rows) < page:
+                return count
+            position = body.get("last_seq")
+
+    # -- the normal feed in pages ---------------------------------------------------------
+
+    async def pages(
+        self, since: Seq, *, stop_after_id: str | None = None
+    ) -> AsyncIterator[FeedChunk]:
+        """Pages of the normal feed from ``since`` until one comes back short.
+
+        With ``stop_after_id``, also stop after the page that holds that document id.
+        """
+        self.active_mode = "normal"
+        position = since
+        while True:
+            params: dict[str, Any] = {
+                "feed": "normal",
+                "include_docs": "true",
+                "style": "main_only",
+                "limit": self.page_size,
+                # CouchDB computes a seq for every row unless told otherwise; pages are
+                # committed whole, so only the page's last_seq is needed.
+                "seq_interval": self.page_size,
+            }
+            if position is not None:
+                params["since"] = _since_param(position)
+            body = await self._retrying(
+                self._request,
+                Call(
+                    "GET",
+                    self._path,
+                    params=params,
+                    headers=_IDENTITY,
+                    database=self.client.database,
+                ),
+            )
+            rows = body.get("results") or []
+            last_seq = body.get("last_seq", position)
+            short = len(rows) < self.page_size
+            seen_stop = stop_after_id is not None and any(
+                r.get("id") == stop_after_id for r in rows
+            )
+            pending = body.get("pending")
+            yield FeedChunk(
+                changes=[
+                    Change.from_row(r) for r in rows if not is_design_document(str(r.get("id")))
+                ],
+                seq=last_seq,
+                idle=short,
+                pending=pending if isinstance(pending, int) else None,
+            )
+            if short or seen_stop or last_seq is None:
+                return
+            position = last_seq
+
+    async def _retrying(self, send: Callable[[Call[Any]], Awaitable[Any]], call: Call[Any]) -> Any:
+        """Send one request, backing off on transient failures; terminal ones raise."""
+        while True:
+            try:
+                result = await send(call)
+            except SourceError:
+                raise
+            except (CouchDBError, httpx.TransportError, ValueError) as exc:
+                self._count_failure(exc)
+                await asyncio.sleep(self.backoff.next_delay())
+                continue
+            self.backoff.reset()
+            return result
+
+    def _count_failure(self, exc: BaseException) -> None:
+        attempts = self.backoff.attempt + 1
+        if self.max_attempts is not None and attempts >= self.max_attempts:
+            raise SourceError(
+                f"CouchDB at {self.where} still failing after {attempts} attempts: {_brief(exc)}"
+            ) from exc
+        log.warning(
+            "changes feed from %s failed (%s); retrying (attempt %d)",
+            self.where,
+            _brief(exc),
+            attempts,
+        )
+        if self._on_reconnect is not None:
+            self._on_reconnect(exc)
+
+    # -- following for ever ----------------------------------------------------------------
+
+    async def follow(self, since: Seq) -> AsyncIterator[FeedChunk]:
+        """Stream changes after ``since`` for ever, reconnecting from the last seq yielded."""
+        position = since
+        while True:
+            try:
+                async for chunk in self._one_connection(position):
+                    if chunk.seq is not None:
+                        position = chunk.seq
+                    if chunk.changes or chunk.idle:
+                        self.backoff.reset()
+                    yield chunk
+                # A stream that ended normally (CouchDB's timeout, a longpoll answer):
+                # reconnect at once.
+                continue
+            except SourceError:
+                raise
+            except CouchDBError as exc:
+                if is_terminal(exc):
+                    raise _source_error(exc, self.where) from exc
+                self._count_failure(exc)
+            except (httpx.TransportError, httpx.StreamError, ValueError, KeyError) as exc:
+                # ValueError/KeyError: a line cut short by a dropped connection.
+                self._count_failure(exc)
+            await asyncio.sleep(self.backoff.next_delay())
+
+    def _one_connection(self, since: Seq) -> AsyncIterator[FeedChunk]:
+        if self.mode == "longpoll":
+            return self._longpoll(since)
+        if self.mode in ("auto", "eventsource") and not self._eventsource_refused:
+            return self._eventsource(since)
+        return self._continuous(since)
+
+    def _stream_params(self, feed: str, since: Seq) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "feed": feed,
+            "include_docs": "true",
+            "style": "main_only",
+            "heartbeat": int(self.heartbeat * 1000),
+        }
+        if since is not None:
+            params["since"] = _since_param(since)
+        return params
+
+    def _stream_timeout(self) -> httpx.Timeout:
+        s = self.client.settings
+        return httpx.Timeout(s.timeout, connect=s.connect_timeout, read=self._watchdog)
+
+    async def _raise_for_status(self, response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        await response.aread()
+        try:
+            body = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        raise error_from_response(
+            response.status_code, body, method="GET", database=self.client.database, doc_id=None
+        )
+
+    async def _eventsource(self, since: Seq) -> AsyncIterator[FeedChunk]:
+        headers = dict(_IDENTITY)
+        if since is not None:
+            headers["Last-Event-ID"] = _since_param(since)
+        async with aconnect_sse(
+            self.client.http,
+            "GET",
+            self._path,
+            params=self._stream_params("eventsource", since),
+            headers=headers,
+            timeout=self._stream_timeout(),
+        ) as source:
+            response = source.response
+            content_type = response.headers.get("content-type", "")
+            if response.status_code == 400 or (
+                response.status_code < 400 and "text/event-stream" not in content_type
+            ):
+                # PouchDB Server has no eventsource feed and answers a normal one.
+                if self.mode == "eventsource":
+                    raise SourceError(
+                        f"CouchDB at {self.where} does not offer feed=eventsource; "
+                        "use --feed auto or --feed continuous"
+                    )
+                log.info("the server has no eventsource feed; following feed=continuous")
+                self._eventsource_refused = True
+                return
+            await self._raise_for_status(response)
+            self.active_mode = "eventsource"
+            log.debug("following feed=eventsource from %r", since)
+            async for event in source.aiter_sse():
+                if event.event == "heartbeat":
+                    yield FeedChunk(idle=True)
+                    continue
+                if not event.data.strip():
+                    continue
+                row = json.loads(event.data)
+                if "last_seq" in row and "id" not in row:
+                    yield FeedChunk(seq=row["last_seq"], idle=True)
+                    return
+                yield _chunk_of_row(row, event.id or None)
+
+    async def _continuous(self, since: Seq) -> AsyncIterator[FeedChunk]:
+        async with self.client.http.stream(
+            "GET",
+            self._path,
+            params=self._stream_params("continuous", since),
+            headers=_IDENTITY,
+            timeout=self._stream_timeout(),
+        ) as response:
+            await self._raise_for_status(response)
+            self.active_mode = "continuous"
+            log.debug("following feed=continuous from %r", since)
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    yield FeedChunk(idle=True)  # a heartbeat: nothing more to send right now
+                    continue
+                row = json.loads(line)
+                if "last_seq" in row and "id" not in row:
+                    # CouchDB ends a continuous feed after its timeout; reconnect from here.
+                    yield FeedChunk(seq=row["last_seq"], idle=True)
+                    return
+                yield _chunk_of_row(row, None)
+
+    async def _longpoll(self, since: Seq) -> AsyncIterator[FeedChunk]:
+        self.active_mode = "longpoll"
+        wait_ms = int(self.heartbeat * 1000 * 6)
+        params: dict[str, Any] = {
+            "feed": "longpoll",
+            "include_docs": "true",
+            "style": "main_only",
+            "timeout": wait_ms,
+            "limit": self.page_size,
+        }
+        if since is not None:
+            params["since"] = _since_param(since)
+        # PouchDB Server ignores ``timeout`` on longpoll: stop waiting ourselves.
+        call: Call[Any] = Call(
+            "GET",
+            self._path,
+            params=params,
+            headers=_IDENTITY,
+            database=self.client.database,
+            timeout=wait_ms / 1000 + 5,
+            on_read_timeout=lambda: {"results": [], "last_seq": since},
+        )
+        body = await self.client.run(call)
+        rows = body.get("results") or []
+        yield FeedChunk(
+            changes=[Change.from_row(r) for r in rows if not is_design_document(str(r["id"]))],
+            seq=body.get("last_seq", since),
+            idle=len(rows) < self.page_size,
+        )
+
+
+def _chunk_of_row(row: dict[str, Any], event_id: str | None) -> FeedChunk:
+    seq = row.get("seq", event_id)
+    if is_design_document(str(row.get("id"))):
+        return FeedChunk(seq=seq, live=True)
+    return FeedChunk(changes=[Change.from_row(row)], seq=seq, live=True)
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

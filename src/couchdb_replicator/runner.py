@@ -1,0 +1,347 @@
+"""The daemon's loop: feed → buffer → sink, until caught up (``--once``) or stopped.
+
+Reading and writing overlap: a task pumps the feed into a bounded
+:class:`~couchdb_replicator.batching.ChangeBuffer` while the sink commits the previous
+batch. The backlog is read from the normal feed in pages (fast, bounded); then, unless
+``once``, the live feed is followed from where the pages ended.
+
+Failures: a terminal source error (401, 403, missing database) ends the run with
+:class:`~couchdb_replicator.errors.SourceError` after the batches already read are
+committed; transient source failures are the feed's to retry; an unavailable target makes
+the same batch retry with full-jitter backoff while the checkpoint stays put.
+:meth:`Replicator.request_stop` (SIGTERM/SIGINT) lets the current batch commit and ends
+the run cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy_couchdb.dbapi import AsyncCouchDBClient, ConnectionSettings
+from sqlalchemy_couchdb.dbapi.exceptions import CouchDBError
+
+from .backoff import Backoff
+from .batching import ChangeBuffer
+from .checkpoint import BatchCounts
+from .errors import ReplicatorError, SourceError, TargetUnavailable
+from .feed import ChangesFeed, FeedMode, Seq
+from .metrics import Metrics
+from .progress import ProgressReporter
+from .schema import Schema, brief_error
+from .sink import TARGET_ERRORS, Batch, BatchResult, Sink
+from .state import source_key
+from .targets import Target
+
+__all__ = ["Replicator", "RunOptions", "RunSummary"]
+
+log = logging.getLogger(__name__)
+
+#: How often an idle daemon records that the copy is caught up (a tiny UPDATE).
+_CAUGHT_UP_EVERY = 5.0
+#: ``--once`` gives up on a failing source or target after this many attempts.
+_ONCE_ATTEMPTS = 10
+
+
+@dataclass
+class RunOptions:
+    """How to run: ``once`` catches up and returns; otherwise follow until stopped."""
+
+    once: bool = False
+    batch_size: int = 1000
+    #: A batch closes this many seconds after its first change, at the latest.
+    batch_delay: float = 0.25
+    feed: FeedMode = "auto"
+    #: Seconds between heartbeats asked of the server; three missed ones reconnect.
+    heartbeat: float = 5.0
+    #: Seconds between backlog counts for the metrics (only with metrics).
+    backlog_interval: float = 15.0
+    #: Count the backlog first so a progress bar can show an ETA.
+    count_backlog: bool = False
+
+
+@dataclass
+class RunSummary:
+    """What one run did."""
+
+    source: str
+    target: str
+    seq: Seq = None
+    counts: BatchCounts = field(default_factory=BatchCounts)
+    batches: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def applied(self) -> int:
+        return self.counts.applied
+
+
+class Replicator:
+    """Replicates one CouchDB database into one target; see the module docstring."""
+
+    def __init__(
+        self,
+        source: ConnectionSettings,
+        target: Target,
+        schema: Schema,
+        options: RunOptions | None = None,
+        *,
+        reporter: ProgressReporter | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.schema = schema
+        self.options = options or RunOptions()
+        self.reporter = reporter or ProgressReporter()
+        self.metrics = metrics
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._buffer: ChangeBuffer | None = None
+        self._committed: Seq = None
+        self._caught_up_at: float | None = None
+        self._caught_up_written = 0.0
+        self._following = False
+        self._reported_following = False
+        self._signals = 0
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Finish the batch in hand, commit it and return (safe from a signal handler)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_event.set()
+        log.info("stopping: finishing the current batch")
+        if self._buffer is not None:
+            asyncio.get_running_loop().create_task(self._buffer.stop())
+
+    def install_signal_handlers(self, main: asyncio.Task[Any]) -> None:
+        """SIGTERM/SIGINT stop gracefully; a second one cancels at once."""
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            self._signals += 1
+            if self._signals == 1:
+                self.request_stop()
+            else:
+                log.warning("second signal: stopping now; the batch in hand is replayed later")
+                main.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, on_signal)
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self) -> RunSummary:
+        """Replicate until caught up (``once``) or stopped; returns what was done."""
+        started = time.monotonic()
+        opts = self.options
+        summary = RunSummary(source=self.source.redacted_url(), target=self.target.display)
+        client = AsyncCouchDBClient(self.source)
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            feed = ChangesFeed(
+                client,
+                mode=opts.feed,
+                page_size=opts.batch_size,
+                heartbeat=opts.heartbeat,
+                max_attempts=_ONCE_ATTEMPTS if opts.once else None,
+                on_reconnect=self._on_reconnect,
+            )
+            await self._check_source(feed)
+            sink = Sink(self.target, self.schema, source_key(self.source))
+            try:
+                checkpoint = await sink.start()
+            except ReplicatorError:
+                raise
+            except TARGET_ERRORS as exc:
+                raise ReplicatorError(
+                    f"cannot use the target {self.target.display}: {brief_error(exc)}"
+                ) from exc
+            self._committed = summary.seq = checkpoint.seq
+            log.info(
+                "replicating %s into %s from %s",
+                self.source.redacted_url(),
+                self.target.display,
+                "the start" if checkpoint.seq is None else f"seq {checkpoint.seq}",
+            )
+            stop_id = await feed.last_change_id() if opts.once else None
+            self._buffer = buffer = ChangeBuffer(opts.batch_size, opts.batch_delay)
+            if self._stopping:
+                await buffer.stop()
+            self.reporter.backfill_started(None)
+            tasks.append(asyncio.create_task(self._pump(feed, buffer, checkpoint.seq, stop_id)))
+            if opts.count_backlog:
+                tasks.append(asyncio.create_task(self._count_backlog(feed, checkpoint.seq)))
+            if self.metrics is not None:
+                self.metrics.dead_letters.set(len(sink.dead_letters.ids))
+                tasks.append(asyncio.create_task(self._watch_backlog(feed)))
+            await self._loop(sink, buffer, summary)
+        except CouchDBError as exc:
+            raise SourceError(
+                f"CouchDB at {self.source.redacted_url()} failed: {brief_error(exc)}"
+            ) from exc
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await client.close()
+            self.reporter.close()
+            summary.seconds = time.monotonic() - started
+        summary.stopped = self._stopping
+        return summary
+
+    async def _check_source(self, feed: ChangesFeed) -> None:
+        try:
+            await feed.database_info()
+        except SourceError:
+            raise
+        except (CouchDBError, OSError) as exc:
+            raise SourceError(
+                f"cannot reach CouchDB at {self.source.redacted_url()}: {brief_error(exc)}"
+            ) from exc
+
+    async def _loop(self, sink: Sink, buffer: ChangeBuffer, summary: RunSummary) -> None:
+        while True:
+            batch = await buffer.take()
+            if batch is None:
+                return
+            if not batch.changes and batch.seq is None:
+                if batch.caught_up:
+                    await self._idle(sink)
+                if self._stopping:
+                    return
+                continue
+            result = await self._apply(sink, batch)
+            if result is None:
+                return  # stopped while the target was down; the batch is replayed later
+            self._committed = summary.seq = batch.seq
+            summary.counts.add(result.counts)
+            summary.batches += 1
+            counts = result.counts
+            self.reporter.applied(
+                counts.applied
+                + counts.skipped_untyped
+                + counts.skipped_unmapped
+                + counts.dead_lettered,
+                counts.dead_lettered,
+            )
+            for letter in result.dead_letters:
+                log.warning(
+                    "dead letter: document %r (rev %s) of type %r: %s",
+                    letter.id,
+                    letter.rev,
+                    letter.table,
+                    letter.error,
+                )
+            if batch.caught_up:
+                self._caught_up_at = time.monotonic()
+                self._caught_up_written = self._caught_up_at
+            if self.metrics is not None:
+                self.metrics.record_batch(result, len(sink.dead_letters.ids))
+                self._update_lag(0 if batch.caught_up else None)
+            if batch.caught_up and self._following and not self._reported_following:
+                self._reported_following = True
+                self.reporter.following()
+            if self._stopping:
+                return
+
+    async def _apply(self, sink: Sink, batch: Batch) -> BatchResult | None:
+        backoff = Backoff(0.5, 30.0)
+        while True:
+            try:
+                return await sink.apply(batch)
+            except TargetUnavailable as exc:
+                if self.metrics is not None:
+                    self.metrics.target_errors.inc()
+                if self._stopping:
+                    log.warning("%s; stopping without committing the batch in hand", exc)
+                    return None
+                if self.options.once and backoff.attempt + 1 >= _ONCE_ATTEMPTS:
+                    raise
+                delay = backoff.next_delay()
+                log.warning("%s; retrying in %.1f s (the checkpoint has not moved)", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), delay)
+
+    async def _idle(self, sink: Sink) -> None:
+        """The feed is idle and everything read is committed: the copy equals CouchDB."""
+        now = time.monotonic()
+        self._caught_up_at = now
+        if self._following and not self._reported_following:
+            self._reported_following = True
+            self.reporter.following()
+        if now - self._caught_up_written >= _CAUGHT_UP_EVERY:
+            self._caught_up_written = now
+            try:
+                await sink.mark_caught_up()
+            except TARGET_ERRORS as exc:
+                log.debug("could not record caught_up_at: %s", brief_error(exc))
+        if self.metrics is not None:
+            self._update_lag(0)
+
+    # -- background tasks -----------------------------------------------------------------
+
+    async def _pump(
+        self, feed: ChangesFeed, buffer: ChangeBuffer, since: Seq, stop_id: str | None
+    ) -> None:
+        """Read the backlog in pages, then (unless once) follow; chunks go to the buffer."""
+        try:
+            position = since
+            async for chunk in feed.pages(since, stop_after_id=stop_id):
+                await buffer.put(chunk)
+                if chunk.seq is not None:
+                    position = chunk.seq
+            if not self.options.once:
+                self._following = True
+                async for chunk in feed.follow(position):
+                    await buffer.put(chunk)
+            await buffer.close()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            await buffer.close(exc)
+
+    async def _count_backlog(self, feed: ChangesFeed, since: Seq) -> None:
+        try:
+            total = await feed.count_pending(since)
+        except (CouchDBError, SourceError, OSError) as exc:
+            log.debug("could not count the backlog: %s", exc)
+            return
+        self.reporter.set_total(total)
+
+    async def _watch_backlog(self, feed: ChangesFeed) -> None:
+        assert self.metrics is not None
+        while True:
+            try:
+                backlog = await feed.count_pending(self._committed)
+            except (CouchDBError, SourceError, OSError) as exc:
+                log.debug("could not count the backlog: %s", exc)
+            else:
+                self.metrics.backlog.set(backlog)
+                if backlog == 0:
+                    self._caught_up_at = time.monotonic()
+                self._update_lag(0 if backlog == 0 else None)
+            await asyncio.sleep(self.options.backlog_interval)
+
+    def _update_lag(self, lag: float | None) -> None:
+        assert self.metrics is not None
+        if lag is None:
+            since = self._caught_up_at
+            lag = time.monotonic() - since if since is not None else 0.0
+        self.metrics.lag_seconds.set(lag)
+
+    def _on_reconnect(self, exc: BaseException) -> None:
+        if self.metrics is not None:
+            self.metrics.feed_reconnects.inc()

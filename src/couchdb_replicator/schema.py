@@ -1,0 +1,721 @@
+"""The tables of the copy: given by a SQLAlchemy ``MetaData``, or inferred from documents.
+
+Both follow the one mapping of :mod:`sqlalchemy_couchdb.mapping`: a table per ``type``
+value, column ``id`` = ``_id``, ``rev`` = ``_rev``, every other column the top-level field
+of the same name.
+
+* :class:`MetadataSchema` (``--metadata MODULE:ATTR``): the user's tables, created when
+  missing. A field with no column is **dropped and counted** (``fields_dropped``) and
+  logged once per table and field: the copy holds exactly the declared columns, as the
+  dialect's SELECT on ``couchdb://`` does. Documents of a type with no table are skipped
+  and counted (``skipped_unmapped``).
+* :class:`InferredSchema`: a table is created for each new ``type``; a column for each new
+  field, with ``ALTER TABLE … ADD COLUMN``. Column types come from JSON values — boolean,
+  integer (64-bit), double, text, JSON (objects and arrays) — and widen when a later value
+  needs it: bool → integer → double, and anything else → text (an object next to a string
+  is stored as its JSON text). Widening converts the stored values (PostgreSQL
+  ``ALTER … TYPE … USING``, MySQL ``MODIFY``, SQLite a table rebuild). A field that has
+  only ever been null gets no column until a value arrives. A field whose name cannot be
+  a column (empty, too long for the backend, or equal to another column but for case
+  where the backend ignores case) is dropped and counted, as above.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.types import TypeEngine
+
+from sqlalchemy_couchdb.mapping import ID_COLUMN, REV_COLUMN, document_to_row
+
+from .checkpoint import utcnow
+from .errors import ConfigurationError, ReplicatorError
+from .state import ID_LENGTH, REV_LENGTH, STATE_PREFIX, TABLES
+from .targets import Target
+from .upsert import upsert_statement
+from .values import Converter, PoisonValue, converter_for, json_text
+
+__all__ = [
+    "InferredSchema",
+    "Kind",
+    "KindMismatch",
+    "MetadataSchema",
+    "Schema",
+    "TableShape",
+    "brief_error",
+    "kind_of",
+    "load_metadata",
+    "sql_type",
+    "widen",
+]
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["bool", "int", "float", "text", "json"]
+_NUMERIC_RANK: dict[str, int] = {"bool": 0, "int": 1, "float": 2}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def kind_of(value: Any) -> Kind | None:
+    """The column kind a JSON value needs (None for null, which fits any column)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        # Beyond 64 bits no integer column holds it exactly; its digits as text do.
+        return "int" if _INT64_MIN <= value <= _INT64_MAX else "text"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "text"
+    return "json"
+
+
+def widen(a: Kind | None, b: Kind | None) -> Kind | None:
+    """The narrowest kind holding values of both: bool < int < float; otherwise text."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    if a in _NUMERIC_RANK and b in _NUMERIC_RANK:
+        return a if _NUMERIC_RANK[a] > _NUMERIC_RANK[b] else b
+    return "text"
+
+
+def sql_type(kind: Kind, backend: str) -> TypeEngine[Any]:
+    """The column type an inferred kind gets on a backend."""
+    if kind == "bool":
+        return sa.Boolean()
+    if kind == "int":
+        return sa.BigInteger()
+    if kind == "float":
+        return sa.Double()
+    if backend == "mysql":
+        # LONGTEXT, not TEXT (64 KB), nor JSON: MariaDB's JSON is LONGTEXT with a CHECK,
+        # so a later widening to text would fail on plain strings.
+        return mysql.LONGTEXT()
+    if kind == "json":
+        # none_as_null: a missing field is SQL NULL, not the JSON text 'null'.
+        if backend == "postgresql":
+            return postgresql.JSONB(none_as_null=True)
+        return sa.JSON(none_as_null=True)
+    return sa.Text()
+
+
+def _backend_kind(kind: Kind, backend: str) -> Kind:
+    # On MySQL objects are stored as JSON text in LONGTEXT: the same kind as text.
+    return "text" if backend == "mysql" and kind == "json" else kind
+
+
+def kind_of_type(type_: TypeEngine[Any]) -> Kind | None:
+    """The kind of a reflected column (None: a type the inference did not create)."""
+    if isinstance(type_, (sa.Boolean, mysql.TINYINT)):
+        return "bool"
+    if isinstance(type_, sa.Integer):
+        return "int"
+    if isinstance(type_, (sa.Float, sa.Numeric)):
+        return "float"
+    if isinstance(type_, sa.JSON):
+        return "json"
+    if isinstance(type_, sa.String):
+        return "text"
+    return None
+
+
+class KindMismatch(PoisonValue):
+    """An inferred column's kind is too narrow for a value: widen it, the doc is fine."""
+
+
+def _kind_converter(kind: Kind) -> Converter:
+    """Strict converters for inferred columns: accept exactly what the kind holds."""
+    if kind == "bool":
+
+        def to_bool(value: Any) -> Any:
+            if isinstance(value, bool):
+                return value
+            raise KindMismatch("bool")
+
+        return to_bool
+    if kind == "int":
+
+        def to_int(value: Any) -> Any:
+            if isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX:
+                return int(value)
+            raise KindMismatch("int")
+
+        return to_int
+    if kind == "float":
+
+        def to_float(value: Any) -> Any:
+            if isinstance(value, (int, float)) and not (
+                isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX
+            ):
+                return float(value)
+            raise KindMismatch("float")
+
+        return to_float
+    if kind == "json":
+
+        def to_json(value: Any) -> Any:
+            if isinstance(value, (dict, list)):
+                return value
+            raise KindMismatch("json")
+
+        return to_json
+
+    def to_text(value: Any) -> Any:
+        return value if isinstance(value, str) else json_text(value)
+
+    return to_text
+
+
+@dataclass
+class ColumnSlot:
+    """Where a document field goes: the column's key in the insert dict, and how."""
+
+    name: str
+    key: str
+    convert: Converter | None
+    kind: Kind | None = None  # None: a declared (or foreign) column that never widens
+
+
+@dataclass
+class TableShape:
+    """A table of the copy as the sink uses it: its columns by field name."""
+
+    table: sa.Table
+    slots: dict[str, ColumnSlot]
+    id_key: str
+    id_convert: Converter | None
+    rev_key: str | None
+    _template: dict[str, Any] = field(default_factory=dict)
+    _upsert: Any = None
+    _dropped_logged: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.refresh()
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    def refresh(self) -> None:
+        """Recompute what depends on the column set (after a column was added)."""
+        self._template = dict.fromkeys(c.key for c in self.table.columns)
+        self._upsert = None
+
+    def upsert(self, dialect: sa.engine.Dialect) -> Any:
+        if self._upsert is None:
+            self._upsert = upsert_statement(dialect, self.table, [self.table.c[ID_COLUMN].name])
+        return self._upsert
+
+    def row(self, doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The row for a document, and the names of fields that have no column.
+
+        Raises :class:`PoisonValue` for a value its column cannot hold, and
+        :class:`KindMismatch` (with ``.field``) when an inferred column must widen.
+        """
+        row = dict(self._template)
+        doc_id = doc["_id"]
+        row[self.id_key] = self.id_convert(doc_id) if self.id_convert else doc_id
+        if self.rev_key is not None:
+            row[self.rev_key] = doc.get("_rev")
+        missing: list[str] = []
+        for name, value in document_to_row(doc).items():
+            if name in (ID_COLUMN, REV_COLUMN):
+                continue
+            slot = self.slots.get(name)
+            if slot is None:
+                missing.append(name)
+                continue
+            if value is None:
+                continue
+            if slot.convert is None:
+                row[slot.key] = value
+                continue
+            try:
+                row[slot.key] = slot.convert(value)
+            except PoisonValue as exc:
+                exc.field = name  # type: ignore[attr-defined]
+                if not isinstance(exc, KindMismatch):
+                    exc.args = (f"field {name!r}: {exc}",)
+                raise
+        # A top-level "id" or "rev" field cannot be a column: those names hold _id and _rev.
+        missing.extend(name for name in (ID_COLUMN, REV_COLUMN) if name in doc)
+        return row, missing
+
+    def note_dropped(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self._dropped_logged:
+                self._dropped_logged.add(name)
+                log.warning(
+                    "field %r of type %r documents has no column in table %r: dropped "
+                    "(counted as fields_dropped)",
+                    name,
+                    self.name,
+                    self.name,
+                )
+
+
+class Schema:
+    """Which table holds each ``type``, and every table that may hold a document."""
+
+    #: Tables that may hold a document of this source; a deletion looks in each.
+    tables: dict[str, TableShape]
+    #: True when unknown types and fields make new tables and columns (no --metadata).
+    infers = False
+
+    def __init__(self) -> None:
+        self.tables = {}
+        self.target: Target | None = None
+
+    async def prepare(self, target: Target, source: str) -> None:
+        raise NotImplementedError
+
+    def problem_with_type(self, type_name: str) -> str | None:
+        """Why a ``type`` value cannot be a table (None: it can)."""
+        return None
+
+    def copies(self, type_name: str) -> bool:
+        """Whether documents of this type belong in the copy."""
+        return type_name in self.tables
+
+    async def evolve(self, table: str, docs: list[Mapping[str, Any]]) -> dict[str, str]:
+        """Make ``table`` able to hold ``docs``; returns {doc id: reason} for those it can't."""
+        return {}
+
+    def field_problem(self, shape: TableShape, name: str) -> str | None:
+        return "no such column"
+
+
+def _identifier_problem(name: str, target: Target, what: str) -> str | None:
+    if not name:
+        return f"an empty {what} name"
+    limit = target.identifier_limit
+    if limit is not None and len(name.encode()) > limit:
+        return f"{what} name {name[:40]!r}… is longer than {target.backend}'s {limit} bytes"
+    return None
+
+
+class MetadataSchema(Schema):
+    """The copy's tables are the ones a ``MetaData`` declares (``--metadata``)."""
+
+    def __init__(self, metadata: sa.MetaData) -> None:
+        super().__init__()
+        self.metadata = metadata
+        self._document_tables = [t for t in metadata.sorted_tables if ID_COLUMN in t.c]
+        if not self._document_tables:
+            raise ReplicatorError(
+                "the --metadata MetaData has no table with an 'id' column; the copy needs "
+                "tables with columns id, rev and the document's fields"
+            )
+
+    async def prepare(self, target: Target, source: str) -> None:
+        self.target = target
+        async with target.engine.begin() as conn:
+            await conn.run_sync(self.metadata.create_all, checkfirst=True)
+        async with target.engine.connect() as conn:
+            existing = await conn.run_sync(
+                _reflect_columns, [t.name for t in self._document_tables]
+            )
+        dialect = target.engine.dialect
+        for table in self._document_tables:
+            missing = [c.name for c in table.columns if c.name not in existing.get(table.name, {})]
+            if missing:
+                raise ReplicatorError(
+                    f"table {table.name!r} in the target lacks column(s) {', '.join(missing)} "
+                    "that --metadata declares; add them (or drop the table to have it created)"
+                )
+            slots = {
+                c.name: ColumnSlot(c.name, c.key, converter_for(c.type, dialect))
+                for c in table.columns
+                if c.name not in (ID_COLUMN, REV_COLUMN)
+            }
+            id_col = table.c[ID_COLUMN]
+            rev_col = table.c.get(REV_COLUMN)
+            if rev_col is None:
+                log.warning("table %r has no 'rev' column: revisions are not copied", table.name)
+            self.tables[table.name] = TableShape(
+                table=table,
+                slots=slots,
+                id_key=id_col.key,
+                id_convert=converter_for(id_col.type, dialect),
+                rev_key=rev_col.key if rev_col is not None else None,
+            )
+
+
+def _reflect_columns(conn: sa.Connection, names: list[str]) -> dict[str, dict[str, Any]]:
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names())
+    return {
+        name: {c["name"]: c["type"] for c in inspector.get_columns(name)}
+        for name in names
+        if name in present
+    }
+
+
+class InferredSchema(Schema):
+    """Tables and columns inferred from the documents; see the module docstring."""
+
+    infers = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._metadata = sa.MetaData()
+        self.source = ""
+
+    async def prepare(self, target: Target, source: str) -> None:
+        self.target = target
+        self.source = source
+        async with target.engine.connect() as conn:
+            names = [
+                r.table_name
+                for r in await conn.execute(
+                    sa.select(TABLES.c.table_name).where(TABLES.c.source == source)
+                )
+            ]
+            existing = await conn.run_sync(_reflect_columns, names)
+        for name in names:
+            columns = existing.get(name)
+            if columns is None or ID_COLUMN not in columns:
+                log.info("table %r is gone from the target; it is created again when needed", name)
+                continue
+            self._adopt(name, columns)
+
+    # -- names -------------------------------------------------------------------------
+
+    @property
+    def _case_blind(self) -> bool:
+        # SQLite and MySQL compare column names without case (SQLite table names too).
+        assert self.target is not None
+        return self.target.backend in ("sqlite", "mysql")
+
+    def problem_with_type(self, type_name: str) -> str | None:
+        assert self.target is not None
+        if type_name.lower().startswith(STATE_PREFIX):
+            return f"type {type_name!r} would collide with the replicator's own tables"
+        problem = _identifier_problem(type_name, self.target, "table")
+        if problem:
+            return f"type {type_name[:40]!r} cannot be a table: {problem}"
+        if self.target.backend == "sqlite" and type_name not in self.tables:
+            folded = type_name.casefold()
+            for other in self.tables:
+                if other.casefold() == folded:
+                    return (
+                        f"type {type_name!r} differs from table {other!r} only by case, "
+                        "which SQLite table names ignore"
+                    )
+        return None
+
+    def copies(self, type_name: str) -> bool:
+        return True
+
+    def field_problem(self, shape: TableShape, name: str) -> str | None:
+        assert self.target is not None
+        problem = _identifier_problem(name, self.target, "column")
+        if problem:
+            return problem
+        if self._case_blind:
+            folded = name.casefold()
+            taken = {c.name.casefold() for c in shape.table.columns}
+            if folded in taken:
+                return f"differs from an existing column only by case ({self.target.backend})"
+        return None
+
+    # -- building ----------------------------------------------------------------------
+
+    def _base_columns(self) -> list[sa.Column[Any]]:
+        return [
+            sa.Column(ID_COLUMN, sa.String(ID_LENGTH), primary_key=True),
+            sa.Column(REV_COLUMN, sa.String(REV_LENGTH), nullable=True),
+        ]
+
+    def _adopt(self, name: str, columns: Mapping[str, Any]) -> TableShape:
+        """Build the shape of an existing table from its reflected columns."""
+        assert self.target is not None
+        backend = self.target.backend
+        cols = self._base_columns()
+        slots: dict[str, ColumnSlot] = {}
+        for col_name, reflected in columns.items():
+            if col_name in (ID_COLUMN, REV_COLUMN):
+                continue
+            kind = kind_of_type(reflected)
+            if kind is None:
+                column = sa.Column(col_name, reflected)
+                convert = converter_for(reflected, self.target.engine.dialect)
+            else:
+                kind = _backend_kind(kind, backend)
+                column = sa.Column(col_name, sql_type(kind, backend))
+                convert = _kind_converter(kind)
+            cols.append(column)
+            slots[col_name] = ColumnSlot(col_name, column.key, convert, kind)
+        if name in self._metadata.tables:
+            self._metadata.remove(self._metadata.tables[name])
+        table = sa.Table(name, self._metadata, *cols)
+        shape = TableShape(
+            table=table,
+            slots=slots,
+            id_key=ID_COLUMN,
+            id_convert=converter_for(table.c[ID_COLUMN].type, self.target.engine.dialect),
+            rev_key=REV_COLUMN,
+        )
+        self.tables[name] = shape
+        return shape
+
+    async def evolve(self, table: str, docs: list[Mapping[str, Any]]) -> dict[str, str]:
+        """Create the table, add columns and widen kinds so ``docs`` fit.
+
+        DDL runs in its own transaction before the batch (MySQL commits DDL implicitly anyway); a
+        failing statement makes the documents that needed it dead letters.
+        """
+        assert self.target is not None
+        backend = self.target.backend
+        shape = self.tables.get(table)
+        needed: dict[str, Kind | None] = {}
+        for doc in docs:
+            for name, value in document_to_row(doc).items():
+                if name in (ID_COLUMN, REV_COLUMN) or value is None:
+                    continue
+                kind = kind_of(value)
+                if kind is not None:
+                    needed[name] = widen(needed.get(name), _backend_kind(kind, backend))
+        failures: dict[str, str] = {}
+        if shape is None:
+            shape, error = await self._create(table, needed)
+            if error is not None:
+                return {doc["_id"]: error for doc in docs}
+        assert shape is not None
+        for name, kind in needed.items():
+            if kind is None:
+                continue
+            slot = shape.slots.get(name)
+            error = None
+            if slot is None:
+                if self.field_problem(shape, name) is not None:
+                    continue  # dropped and counted when the row is built
+                error = await self._add_column(shape, name, kind)
+            elif slot.kind is not None and widen(slot.kind, kind) != slot.kind:
+                new_kind = widen(slot.kind, kind)
+                assert new_kind is not None
+                error = await self._widen(shape, slot, new_kind)
+            if error is not None:
+                for doc in docs:
+                    if doc.get(name) is not None:
+                        failures[doc["_id"]] = error
+        return failures
+
+    async def _create(
+        self, name: str, needed: Mapping[str, Kind | None]
+    ) -> tuple[TableShape | None, str | None]:
+        """Create (or adopt) a table with the columns the first documents need."""
+        assert self.target is not None
+        engine = self.target.engine
+        backend = self.target.backend
+        columns: dict[str, Any] = {}
+        taken = {ID_COLUMN, REV_COLUMN}
+        for field_name, kind in needed.items():
+            folded = field_name.casefold() if self._case_blind else field_name
+            if kind is None or folded in taken:
+                continue
+            if _identifier_problem(field_name, self.target, "column") is None:
+                taken.add(folded)
+                columns[field_name] = sql_type(kind, backend)
+        try:
+            async with engine.connect() as conn:
+                existing = await conn.run_sync(_reflect_columns, [name])
+            if name in existing:
+                if ID_COLUMN not in existing[name]:
+                    return None, (
+                        f"table {name!r} already exists in the target without an 'id' column"
+                    )
+                shape = self._adopt(name, existing[name])
+                log.info("adopting the existing table %r", name)
+            else:
+                if name in self._metadata.tables:
+                    self._metadata.remove(self._metadata.tables[name])
+                table = sa.Table(
+                    name,
+                    self._metadata,
+                    *self._base_columns(),
+                    *(sa.Column(n, t) for n, t in columns.items()),
+                )
+                async with engine.begin() as conn:
+                    await conn.run_sync(table.create, checkfirst=True)
+                shape = self._adopt(name, columns)
+                log.info("created table %r with %d columns", name, len(columns) + 2)
+            async with engine.begin() as conn:
+                await conn.execute(
+                    upsert_statement(conn.dialect, TABLES, ["source", "table_name"]),
+                    [{"source": self.source, "table_name": name, "created_at": utcnow()}],
+                )
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            return None, f"cannot create table {name!r}: {_brief(exc)}"
+        return shape, None
+
+    async def _add_column(self, shape: TableShape, name: str, kind: Kind) -> str | None:
+        assert self.target is not None
+        engine = self.target.engine
+        backend = self.target.backend
+        type_ = sql_type(kind, backend)
+        q = engine.dialect.identifier_preparer.quote
+        ddl = (
+            f"ALTER TABLE {q(shape.name)} ADD COLUMN {q(name)} "
+            f"{type_.compile(dialect=engine.dialect)}"
+        )
+        try:
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(ddl)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            # Perhaps a previous run added it and crashed before the batch committed.
+            async with engine.connect() as conn:
+                existing = await conn.run_sync(_reflect_columns, [shape.name])
+            if name not in existing.get(shape.name, {}):
+                return f"cannot add column {name!r} to table {shape.name!r}: {_brief(exc)}"
+        column = sa.Column(name, type_)
+        shape.table.append_column(column)
+        shape.slots[name] = ColumnSlot(name, column.key, _kind_converter(kind), kind)
+        shape.refresh()
+        log.info("added column %r (%s) to table %r", name, kind, shape.name)
+        return None
+
+    async def _widen(self, shape: TableShape, slot: ColumnSlot, kind: Kind) -> str | None:
+        assert self.target is not None and slot.kind is not None
+        old = slot.kind
+        try:
+            if self.target.backend == "sqlite":
+                await self._rebuild_sqlite(shape, slot.name, old, kind)
+            else:
+                await self._alter_type(shape, slot.name, old, kind)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            return f"cannot widen column {slot.name!r} of {shape.name!r} to {kind}: {_brief(exc)}"
+        new_type = sql_type(kind, self.target.backend)
+        column = sa.Column(slot.name, new_type)
+        shape.table.append_column(column, replace_existing=True)
+        slot.kind = kind
+        slot.convert = _kind_converter(kind)
+        shape.refresh()
+        log.info("widened column %r of table %r from %s to %s", slot.name, shape.name, old, kind)
+        return None
+
+    async def _alter_type(self, shape: TableShape, name: str, old: Kind, new: Kind) -> None:
+        assert self.target is not None
+        engine = self.target.engine
+        q = engine.dialect.identifier_preparer.quote
+        type_sql = sql_type(new, self.target.backend).compile(dialect=engine.dialect)
+        col = q(name)
+        async with engine.begin() as conn:
+            if self.target.backend == "postgresql":
+                # PostgreSQL casts boolean to integer but not to bigint or double directly.
+                via_int = "::int" if old == "bool" and new in ("int", "float") else ""
+                using = f"{col}{via_int}::{type_sql}"
+                await conn.exec_driver_sql(
+                    f"ALTER TABLE {q(shape.name)} ALTER COLUMN {col} TYPE {type_sql} USING {using}"
+                )
+            else:
+                await conn.exec_driver_sql(f"ALTER TABLE {q(shape.name)} MODIFY {col} {type_sql}")
+                if old == "bool" and new == "text":
+                    # MySQL turns TINYINT 1 into '1'; the JSON text of true is 'true'.
+                    await conn.exec_driver_sql(
+                        f"UPDATE {q(shape.name)} SET {col} = CASE {col} WHEN '1' THEN 'true' "
+                        f"WHEN '0' THEN 'false' ELSE {col} END"
+                    )
+
+    async def _rebuild_sqlite(self, shape: TableShape, name: str, old: Kind, new: Kind) -> None:
+        """SQLite cannot change a column's type: copy the table into a new one."""
+        assert self.target is not None
+        engine = self.target.engine
+        q = engine.dialect.identifier_preparer.quote
+        temp_name = f"{shape.name}__widening"
+        temp_meta = sa.MetaData()
+        columns = [
+            sa.Column(
+                c.name,
+                sql_type(new, "sqlite") if c.name == name else c.type,
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+            )
+            for c in shape.table.columns
+        ]
+        temp = sa.Table(temp_name, temp_meta, *columns)
+        col = q(name)
+        if new == "text" and old == "bool":
+            expr = f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} THEN 'true' ELSE 'false' END"
+        elif new == "text":
+            expr = f"CAST({col} AS TEXT)" if old != "json" else col
+        elif new == "float":
+            expr = f"CAST({col} AS REAL)"
+        else:
+            expr = f"CAST({col} AS INTEGER)"
+        names = [q(c.name) for c in shape.table.columns]
+        select = ", ".join(expr if c.name == name else q(c.name) for c in shape.table.columns)
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(temp_name)}")
+            await conn.run_sync(temp.create)
+            await conn.exec_driver_sql(
+                f"INSERT INTO {q(temp_name)} ({', '.join(names)}) "
+                f"SELECT {select} FROM {q(shape.name)}"
+            )
+            await conn.exec_driver_sql(f"DROP TABLE {q(shape.name)}")
+            await conn.exec_driver_sql(f"ALTER TABLE {q(temp_name)} RENAME TO {q(shape.name)}")
+
+
+def _brief(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def brief_error(exc: BaseException) -> str:
+    """One line for a database error: the driver's message, without SQL or parameters."""
+    return _brief(exc)
+
+
+def load_metadata(spec: str) -> sa.MetaData:
+    """The ``MetaData`` named by ``MODULE:ATTR`` (a declarative base's ``.metadata`` too).
+
+    The current directory is importable, as for ``python -m``: a models module next to
+    where the command runs is found.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(
+            f"--metadata {spec!r} must look like MODULE:ATTR, e.g. myapp.models:metadata"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"cannot import module {module_name!r} named by --metadata: {exc}"
+        ) from None
+    except Exception as exc:
+        raise ConfigurationError(
+            f"importing module {module_name!r} named by --metadata failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    value: Any = module
+    for part in attr.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise ConfigurationError(
+                f"module {module_name!r} has no attribute {attr!r} (from --metadata {spec!r})"
+            ) from None
+    if not isinstance(value, sa.MetaData):
+        value = getattr(value, "metadata", value)
+    if not isinstance(value, sa.MetaData):
+        raise ConfigurationError(
+            f"--metadata {spec!r} is a {type(value).__name__}, not a SQLAlchemy MetaData "
+            "(or a declarative base with .metadata)"
+        )
+    return value

@@ -1,0 +1,350 @@
+"""The sink: applies a batch of changes and its checkpoint in one target transaction.
+
+Per batch:
+
+1. Keep the last change of each document id (the feed may repeat an id).
+2. Decide each change: a tombstone deletes; a document without ``type`` is skipped and
+   counted (``skipped_untyped``), as is one whose type has no table under ``--metadata``
+   (``skipped_unmapped``); a ``type`` that cannot be a table, or a value its column cannot
+   hold, makes a dead letter; everything else is upserted into its type's table.
+3. In one transaction: delete every id of the batch from each table that must not hold it
+   (a tombstone from all of them; a document whose type changed from its old table —
+   the copy needs no id→table index for that), upsert the rows by ``id`` with
+   executemany, record and clear dead letters, and advance the checkpoint.
+
+If that transaction fails while the target is healthy, some document is at fault: the
+batch is retried change by change and the one that fails becomes a dead letter. If the
+target is not healthy, :class:`~couchdb_replicator.errors.TargetUnavailable` is raised
+and nothing moved: the caller retries the same batch later. Applying a batch twice
+leaves the copy as applying it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sqlalchemy_couchdb.mapping import table_of
+
+from .checkpoint import BatchCounts, Checkpoint, CheckpointStore
+from .deadletter import DeadLetter, DeadLetterStore
+from .errors import TargetUnavailable
+from .feed import Change, Seq
+from .schema import KindMismatch, Schema, TableShape, brief_error
+from .state import create_state_tables
+from .targets import Target
+from .values import PoisonValue
+
+__all__ = ["TARGET_ERRORS", "Batch", "BatchResult", "Sink"]
+
+log = logging.getLogger(__name__)
+
+#: What a target that went away raises (besides SQLAlchemy's own errors).
+TARGET_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.SQLAlchemyError,
+    OSError,
+    TimeoutError,
+)
+
+_IN_CHUNK = 1000
+_HEALTH_TIMEOUT = 15.0
+
+Action = Literal["upsert", "delete", "skip_untyped", "skip_unmapped", "poison"]
+
+
+@dataclass
+class Batch:
+    """Changes to apply together and the feed position they bring the copy to."""
+
+    changes: list[Change]
+    seq: Seq
+    #: The feed had nothing more to send after this batch: once committed, the copy
+    #: equalled CouchDB (recorded as ``caught_up_at``).
+    caught_up: bool = False
+
+
+@dataclass
+class BatchResult:
+    counts: BatchCounts
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    cleared: int = 0
+    seconds: float = 0.0
+    change_by_change: bool = False
+
+
+@dataclass
+class _Item:
+    change: Change
+    action: Action
+    table: str | None = None
+    row: dict[str, Any] | None = None
+    error: str | None = None
+    dropped: int = 0
+
+
+class Sink:
+    """Applies batches to one target for one source; see the module docstring."""
+
+    def __init__(self, target: Target, schema: Schema, source: str) -> None:
+        self.target = target
+        self.schema = schema
+        self.source = source
+        self.checkpoints = CheckpointStore(source)
+        self.dead_letters = DeadLetterStore(source)
+
+    async def start(self) -> Checkpoint:
+        """Create the state tables and the copy's tables; the checkpoint to resume from."""
+        await create_state_tables(self.target.engine)
+        await self.schema.prepare(self.target, self.source)
+        async with self.target.engine.begin() as conn:
+            checkpoint = await self.checkpoints.ensure(conn)
+            await self.dead_letters.load_ids(conn)
+        return checkpoint
+
+    # -- planning (no I/O except schema changes) --------------------------------------------
+
+    def _classify(self, change: Change) -> _Item:
+        if change.deleted:
+            return _Item(change, "delete")
+        doc = change.doc
+        if doc is None:
+            # Without the document there is nothing to copy; CouchDB sends it with
+            # include_docs unless the document vanished meanwhile (a later row deletes it).
+            return _Item(change, "skip_untyped")
+        table = table_of(doc)
+        if table is None:
+            return _Item(change, "skip_untyped")
+        problem = self.schema.problem_with_type(table)
+        if problem is not None:
+            return _Item(change, "poison", table=table, error=problem)
+        if not self.schema.copies(table):
+            return _Item(change, "skip_unmapped", table=table)
+        return _Item(change, "upsert", table=table)
+
+    async def _plan(self, changes: Sequence[Change]) -> list[_Item]:
+        latest: dict[str, Change] = {}
+        for change in changes:
+            latest.pop(change.id, None)
+            latest[change.id] = change
+        items = [self._classify(c) for c in latest.values()]
+        groups: dict[str, list[_Item]] = {}
+        for item in items:
+            if item.action == "upsert":
+                assert item.table is not None
+                groups.setdefault(item.table, []).append(item)
+        for table, group in groups.items():
+            await self._build_rows(table, group)
+        return items
+
+    async def _build_rows(self, table: str, group: list[_Item]) -> None:
+        schema = self.schema
+        if table not in schema.tables:
+            failures = await schema.evolve(table, [i.change.doc for i in group if i.change.doc])
+            await self._poison_or_unavailable(group, failures)
+        for attempt in range(2):
+            shape = schema.tables.get(table)
+            if shape is None:
+                return  # every document was made a dead letter by evolve
+            needs_schema = self._rows_for(shape, group, final=attempt == 1 or not schema.infers)
+            if not needs_schema:
+                return
+            failures = await schema.evolve(
+                table, [i.change.doc for i in group if i.action == "upsert" and i.change.doc]
+            )
+            await self._poison_or_unavailable(group, failures)
+
+    def _rows_for(self, shape: TableShape, group: list[_Item], *, final: bool) -> bool:
+        """Build rows; True when the inferred schema must change first (and not final)."""
+        for item in group:
+            if item.action != "upsert":
+                continue
+            assert item.change.doc is not None
+            try:
+                row, missing = shape.row(item.change.doc)
+            except KindMismatch as exc:
+                if not final:
+                    return True
+                item.action, item.error = "poison", f"field {getattr(exc, 'field', '?')!r}: {exc}"
+                continue
+            except PoisonValue as exc:
+                item.action, item.error = "poison", str(exc)
+                continue
+            if (
+                missing
+                and self.schema.infers
+                and not final
+                and any(self.schema.field_problem(shape, name) is None for name in missing)
+            ):
+                return True
+            if missing:
+                shape.note_dropped(missing)
+            item.row, item.dropped = row, len(missing)
+        return False
+
+    async def _poison_or_unavailable(self, group: list[_Item], failures: dict[str, str]) -> None:
+        if not failures:
+            return
+        # A failed CREATE/ALTER says nothing about the documents if the target is down.
+        await self._require_healthy(RuntimeError(next(iter(failures.values()))))
+        for item in group:
+            reason = failures.get(item.change.id)
+            if reason is not None and item.action == "upsert":
+                item.action, item.error = "poison", reason
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def apply(self, batch: Batch) -> BatchResult:
+        """Apply a batch and move the checkpoint to ``batch.seq``, atomically."""
+        started = time.perf_counter()
+        items = await self._plan(batch.changes)
+        result = BatchResult(counts=BatchCounts())
+        try:
+            async with self.target.engine.begin() as conn:
+                added, cleared = await self._write(conn, items, batch.seq, result)
+                await self.checkpoints.advance(
+                    conn, batch.seq, result.counts, caught_up=batch.caught_up
+                )
+        except TARGET_ERRORS as exc:
+            await self._require_healthy(exc)
+            log.warning(
+                "a batch of %d changes failed (%s); retrying it change by change",
+                len(items),
+                brief_error(exc),
+            )
+            result = BatchResult(counts=BatchCounts(), change_by_change=True)
+            added, cleared = await self._write_singly(items, batch, result)
+        self.dead_letters.committed(added, cleared)
+        result.cleared = len(cleared)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    async def _write(
+        self,
+        conn: AsyncConnection,
+        items: Sequence[_Item],
+        batch_seq: Seq,
+        result: BatchResult,
+    ) -> tuple[list[str], list[str]]:
+        """Delete, upsert and (un)dead-letter ``items`` in the open transaction."""
+        counts = result.counts
+        destination: dict[str, str | None] = {}
+        rows: dict[str, list[dict[str, Any]]] = {}
+        letters: list[DeadLetter] = []
+        for item in items:
+            change = item.change
+            if item.action == "upsert" and item.row is not None:
+                assert item.table is not None
+                destination[change.id] = item.table
+                rows.setdefault(item.table, []).append(item.row)
+                counts.upserted += 1
+                counts.fields_dropped += item.dropped
+                continue
+            destination[change.id] = None
+            if item.action == "delete":
+                counts.deleted += 1
+            elif item.action == "skip_untyped":
+                counts.skipped_untyped += 1
+            elif item.action == "skip_unmapped":
+                counts.skipped_unmapped += 1
+            else:
+                counts.dead_lettered += 1
+                letter = DeadLetter(
+                    id=change.id,
+                    rev=change.rev,
+                    seq=change.seq if change.seq is not None else batch_seq,
+                    table=item.table,
+                    error=item.error or "unknown error",
+                )
+                letters.append(letter)
+        for name, shape in self.schema.tables.items():
+            elsewhere = [doc_id for doc_id, table in destination.items() if table != name]
+            await _delete_ids(conn, shape.table, elsewhere)
+        for name, table_rows in rows.items():
+            shape = self.schema.tables[name]
+            await conn.execute(shape.upsert(conn.dialect), table_rows)
+        added = await self.dead_letters.add(conn, letters)
+        cleared = await self.dead_letters.clear(
+            conn, (i.change.id for i in items if i.action != "poison")
+        )
+        result.dead_letters.extend(letters)
+        return added, cleared
+
+    async def _write_singly(
+        self, items: Sequence[_Item], batch: Batch, result: BatchResult
+    ) -> tuple[list[str], list[str]]:
+        """Each change in its own transaction; one the target refuses is a dead letter.
+
+        A crash in here replays the whole batch from the unchanged checkpoint: every
+        step is idempotent, so that is harmless.
+        """
+        added: list[str] = []
+        cleared: list[str] = []
+        for item in items:
+            try:
+                async with self.target.engine.begin() as conn:
+                    a, c = await self._write(conn, [item], batch.seq, result)
+            except TARGET_ERRORS as exc:
+                await self._require_healthy(exc)
+                self._uncount(result.counts, item)
+                item.action, item.row = "poison", None
+                item.error = f"the target refused the row: {brief_error(exc)}"
+                async with self.target.engine.begin() as conn:
+                    a, c = await self._write(conn, [item], batch.seq, result)
+            added.extend(a)
+            cleared.extend(c)
+        async with self.target.engine.begin() as conn:
+            await self.checkpoints.advance(
+                conn, batch.seq, result.counts, caught_up=batch.caught_up
+            )
+        return added, cleared
+
+    @staticmethod
+    def _uncount(counts: BatchCounts, item: _Item) -> None:
+        # _write counted the item before the transaction failed; it did not happen.
+        if item.action == "upsert" and item.row is not None:
+            counts.upserted -= 1
+            counts.fields_dropped -= item.dropped
+        elif item.action == "delete":
+            counts.deleted -= 1
+        elif item.action == "skip_untyped":
+            counts.skipped_untyped -= 1
+        elif item.action == "skip_unmapped":
+            counts.skipped_unmapped -= 1
+
+    async def mark_caught_up(self) -> None:
+        async with self.target.engine.begin() as conn:
+            await self.checkpoints.mark_caught_up(conn)
+
+    # -- health -------------------------------------------------------------------------
+
+    async def healthy(self) -> bool:
+        """Whether the target answers a trivial query now."""
+        try:
+            async with asyncio.timeout(_HEALTH_TIMEOUT):
+                async with self.target.engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+        except TARGET_ERRORS:
+            return False
+        return True
+
+    async def _require_healthy(self, cause: BaseException) -> None:
+        if not await self.healthy():
+            raise TargetUnavailable(
+                f"the target {self.target.display} is unavailable: {brief_error(cause)}"
+            ) from cause
+
+
+async def _delete_ids(conn: AsyncConnection, table: sa.Table, ids: Iterable[str]) -> None:
+    pending = list(ids)
+    id_column = table.c["id"]
+    for start in range(0, len(pending), _IN_CHUNK):
+        await conn.execute(
+            sa.delete(table).where(id_column.in_(pending[start : start + _IN_CHUNK]))
+        )

@@ -1,0 +1,265 @@
+"""The changes feed against a fake server (httpx.MockTransport): requests and parsing.
+
+The real-server behaviour (PouchDB Server's fallbacks, restarts) is covered by the
+integration tests; here the protocol details: what is sent, how answers are read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from couchdb_replicator.backoff import Backoff
+from couchdb_replicator.errors import SourceError
+from couchdb_replicator.feed import ChangesFeed, FeedChunk, decode_seq, encode_seq
+from sqlalchemy_couchdb.dbapi import AsyncCouchDBClient, ConnectionSettings
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def make_feed(handler: Handler, **kwargs: Any) -> ChangesFeed:
+    settings = ConnectionSettings.from_url("couchdb://admin:s3cret@couch.test:5984/db")
+    client = AsyncCouchDBClient(settings, transport=httpx.MockTransport(handler))
+    kwargs.setdefault("backoff", Backoff(0.001, 0.002))
+    return ChangesFeed(client, **kwargs)
+
+
+def row(n: int, doc_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    doc_id = doc_id or f"d{n}"
+    return {
+        "seq": f"{n}-g1AAAA",
+        "id": doc_id,
+        "changes": [{"rev": f"1-{n}"}],
+        "doc": {"_id": doc_id, "_rev": f"1-{n}", "type": "t"},
+        **extra,
+    }
+
+
+def test_seqs_round_trip_unparsed() -> None:
+    for seq in (None, 0, 42, "7-g1AAAAbcd", "now"):
+        assert decode_seq(encode_seq(seq) if seq is not None else None) == seq
+    assert encode_seq(5) != encode_seq("5")  # an int stays an int
+
+
+async def test_pages_send_the_seq_back_as_given_and_stop_on_a_short_page() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        since = request.url.params.get("since")
+        if since is None:
+            body = {"results": [row(1), row(2, "_design/x")], "last_seq": "2-g1AAAA"}
+        else:
+            body = {"results": [row(3)], "last_seq": "3-g1AAAA"}
+        return httpx.Response(200, json=body)
+
+    feed = make_feed(handler, page_size=2)
+    chunks = [c async for c in feed.pages(None)]
+    assert [[ch.id for ch in c.changes] for c in chunks] == [["d1"], ["d3"]]  # design doc dropped
+    assert [c.seq for c in chunks] == ["2-g1AAAA", "3-g1AAAA"]
+    assert [c.idle for c in chunks] == [False, True]
+    assert seen[1].url.params["since"] == "2-g1AAAA"
+    params = seen[0].url.params
+    assert params["include_docs"] == "true"
+    assert params["style"] == "main_only"
+    assert params["limit"] == "2"
+    assert seen[0].headers["accept-encoding"] == "identity"
+
+
+async def test_pages_stop_after_the_page_with_the_last_id_seen_at_start() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        n = calls * 2
+        return httpx.Response(
+            200, json={"results": [row(n - 1), row(n)], "last_seq": f"{n}-g1AAAA"}
+        )
+
+    feed = make_feed(handler, page_size=2)
+    chunks = [c async for c in feed.pages(None, stop_after_id="d4")]
+    assert len(chunks) == 2 and calls == 2
+
+
+async def test_integer_seqs_are_sent_back_as_integers() -> None:
+    sinces: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sinces.append(request.url.params.get("since"))
+        return httpx.Response(200, json={"results": [], "last_seq": 7})
+
+    feed = make_feed(handler)
+    [c async for c in feed.pages(5)]
+    assert sinces == ["5"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        (401, {"error": "unauthorized", "reason": "Name or password is incorrect."}, "401"),
+        (403, {"error": "forbidden", "reason": "no"}, "403"),
+        (404, {"error": "not_found", "reason": "Database does not exist."}, "does not exist"),
+    ],
+)
+async def test_terminal_errors_raise_a_clear_source_error(
+    status: int, body: dict[str, str], words: str
+) -> None:
+    feed = make_feed(lambda request: httpx.Response(status, json=body))
+    with pytest.raises(SourceError, match=words) as info:
+        [c async for c in feed.pages(None)]
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(SourceError, match=words):
+        await feed.database_info()
+
+
+async def test_transient_errors_are_retried() -> None:
+    answers = [httpx.Response(500, json={"error": "x"}), httpx.Response(503)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if answers:
+            return answers.pop(0)
+        return httpx.Response(200, json={"results": [row(1)], "last_seq": "1-g1AAAA"})
+
+    reconnects: list[BaseException] = []
+    feed = make_feed(handler, on_reconnect=reconnects.append)
+    feed.client.retry = feed.client.retry.__class__(retries=0)
+    chunks = [c async for c in feed.pages(None)]
+    assert len(chunks) == 1 and len(reconnects) == 2
+
+
+async def test_max_attempts_gives_up_with_a_source_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    feed = make_feed(handler, max_attempts=3)
+    feed.client.retry = feed.client.retry.__class__(retries=0)
+    with pytest.raises(SourceError, match="still failing after 3 attempts"):
+        [c async for c in feed.pages(None)]
+
+
+def sse(*events: str) -> bytes:
+    return "".join(events).encode()
+
+
+async def test_eventsource_is_read_and_resumed_with_last_event_id() -> None:
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        assert request.url.params["feed"] == "eventsource"
+        if len(requests) == 1:
+            body = sse(
+                f"data: {json.dumps(row(1))}\nid: 1-g1AAAA\n\n",
+                "event: heartbeat\ndata: \n\n",
+                f"data: {json.dumps(row(2, '_design/d'))}\nid: 2-g1AAAA\n\n",
+            )
+        else:
+            body = sse(f"data: {json.dumps(row(3))}\nid: 3-g1AAAA\n\n")
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    feed = make_feed(handler)
+    chunks: list[FeedChunk] = []
+    async for chunk in feed.follow("0-g1AAAA"):
+        chunks.append(chunk)
+        if len(chunks) == 4:
+            break
+    assert [c.changes[0].id if c.changes else None for c in chunks] == ["d1", None, None, "d3"]
+    assert chunks[1].idle  # the heartbeat
+    assert chunks[2].seq == "2-g1AAAA" and not chunks[2].changes  # design doc: position only
+    assert requests[0].headers["last-event-id"] == "0-g1AAAA"
+    assert requests[1].headers["last-event-id"] == "2-g1AAAA"
+    assert requests[1].url.params["since"] == "2-g1AAAA"
+    assert requests[0].headers["accept-encoding"] == "identity"
+    assert feed.active_mode == "eventsource"
+
+
+async def test_auto_falls_back_to_continuous_when_eventsource_is_not_offered() -> None:
+    feeds: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        feeds.append(request.url.params["feed"])
+        if request.url.params["feed"] == "eventsource":
+            # PouchDB Server: a normal feed as text/plain.
+            return httpx.Response(200, json={"results": [], "last_seq": 0})
+        lines = json.dumps(row(1)) + "\n\n" + json.dumps({"last_seq": "1-g1AAAA"}) + "\n"
+        return httpx.Response(200, headers={"content-type": "text/plain"}, content=lines.encode())
+
+    feed = make_feed(handler)
+    chunks: list[FeedChunk] = []
+    async for chunk in feed.follow(None):
+        chunks.append(chunk)
+        if len(chunks) == 3:
+            break
+    assert feeds == ["eventsource", "continuous"]
+    assert chunks[0].changes[0].id == "d1" and chunks[0].live
+    assert chunks[1].idle  # a blank heartbeat line
+    assert chunks[2].seq == "1-g1AAAA" and chunks[2].idle  # CouchDB's end of feed
+    assert feed.active_mode == "continuous"
+
+
+async def test_explicit_eventsource_on_a_server_without_it_is_terminal() -> None:
+    feed = make_feed(
+        lambda request: httpx.Response(200, json={"results": [], "last_seq": 0}),
+        mode="eventsource",
+    )
+    with pytest.raises(SourceError, match="does not offer feed=eventsource"):
+        async for _ in feed.follow(None):
+            pass
+
+
+async def test_a_stream_that_fails_reconnects_from_the_last_seq() -> None:
+    sinces: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sinces.append(request.url.params.get("since"))
+        if len(sinces) == 1:
+            return httpx.Response(502)
+        return httpx.Response(200, content=(json.dumps(row(4)) + "\n").encode())
+
+    feed = make_feed(handler, mode="continuous")
+    async for chunk in feed.follow("3-g1AAAA"):
+        assert chunk.changes[0].id == "d4"
+        break
+    assert sinces == ["3-g1AAAA", "3-g1AAAA"]
+
+
+async def test_longpoll() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["feed"] == "longpoll"
+        return httpx.Response(200, json={"results": [row(1)], "last_seq": "1-g1AAAA"})
+
+    feed = make_feed(handler, mode="longpoll")
+    async for chunk in feed.follow(None):
+        assert chunk.changes[0].id == "d1" and chunk.seq == "1-g1AAAA" and chunk.idle
+        break
+
+
+async def test_count_pending_uses_pending_or_counts_pages() -> None:
+    def couchdb(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"results": [row(1)], "last_seq": "1-x", "pending": 41})
+
+    assert await make_feed(couchdb).count_pending("0-x") == 42
+
+    def pouchdb(request: httpx.Request) -> httpx.Response:
+        limit = int(request.url.params["limit"])
+        since = int(request.url.params.get("since", 0))
+        rows = [row(n) for n in range(since + 1, min(since + limit, 25) + 1)]
+        return httpx.Response(200, json={"results": rows, "last_seq": since + len(rows)})
+
+    assert await make_feed(pouchdb).count_pending(None, page=10) == 25
+    assert await make_feed(pouchdb).count_pending(20, page=10) == 5
+
+
+async def test_last_change_id() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["descending"] == "true"
+        return httpx.Response(200, json={"results": [row(9)], "last_seq": "9-x"})
+
+    assert await make_feed(handler).last_change_id() == "d9"
+    empty = make_feed(lambda r: httpx.Response(200, json={"results": [], "last_seq": 0}))
+    assert await empty.last_change_id() is None

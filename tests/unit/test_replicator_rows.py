@@ -1,0 +1,88 @@
+"""Documents into rows: the one mapping (id = _id, rev = _rev, fields = columns)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+
+from couchdb_replicator.schema import ColumnSlot, KindMismatch, TableShape, _kind_converter
+from couchdb_replicator.values import PoisonValue, converter_for
+
+
+def declared_shape() -> TableShape:
+    table = sa.Table(
+        "user",
+        sa.MetaData(),
+        sa.Column("id", sa.String(20), primary_key=True),
+        sa.Column("rev", sa.String(100)),
+        sa.Column("name", sa.String(5)),
+        sa.Column("age", sa.Integer, key="years"),
+    )
+    dialect = sqlite.dialect()
+    return TableShape(
+        table=table,
+        slots={
+            c.name: ColumnSlot(c.name, c.key, converter_for(c.type, dialect))
+            for c in table.columns
+            if c.name not in ("id", "rev")
+        },
+        id_key="id",
+        id_convert=converter_for(table.c.id.type, dialect),
+        rev_key="rev",
+    )
+
+
+def test_row_maps_id_rev_and_fields_and_nulls_missing_ones() -> None:
+    shape = declared_shape()
+    row, missing = shape.row({"_id": "u1", "_rev": "1-a", "type": "user", "name": "Ann"})
+    assert row == {"id": "u1", "rev": "1-a", "name": "Ann", "years": None}
+    assert missing == []
+
+
+def test_fields_without_a_column_are_reported_and_metadata_is_ignored() -> None:
+    shape = declared_shape()
+    row, missing = shape.row(
+        {
+            "_id": "u1",
+            "_rev": "1-a",
+            "_attachments": {},
+            "type": "user",
+            "age": 3,
+            "nick": "x",
+            "id": "not the id",  # a top-level "id" field cannot be the id column
+        }
+    )
+    assert row["id"] == "u1" and row["years"] == 3
+    assert sorted(missing) == ["id", "nick"]
+
+
+def test_poison_values_name_the_field() -> None:
+    shape = declared_shape()
+    with pytest.raises(PoisonValue, match=r"field 'age'.*not an integer"):
+        shape.row({"_id": "u1", "_rev": "1-a", "age": "old"})
+    with pytest.raises(PoisonValue, match="too long"):
+        shape.row({"_id": "u1", "_rev": "1-a", "name": "Annabel"})
+    with pytest.raises(PoisonValue, match="too long"):
+        shape.row({"_id": "u" * 21, "_rev": "1-a"})
+
+
+def test_inferred_columns_ask_to_widen_instead_of_poisoning() -> None:
+    table = sa.Table(
+        "t",
+        sa.MetaData(),
+        sa.Column("id", sa.String(512), primary_key=True),
+        sa.Column("rev", sa.String(100)),
+        sa.Column("n", sa.BigInteger),
+    )
+    shape = TableShape(
+        table=table,
+        slots={"n": ColumnSlot("n", "n", _kind_converter("int"), "int")},
+        id_key="id",
+        id_convert=None,
+        rev_key="rev",
+    )
+    assert shape.row({"_id": "a", "_rev": "1", "n": 2})[0]["n"] == 2
+    with pytest.raises(KindMismatch) as info:
+        shape.row({"_id": "a", "_rev": "1", "n": "two"})
+    assert getattr(info.value, "field", None) == "n"
