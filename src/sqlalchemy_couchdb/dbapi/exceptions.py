@@ -24,13 +24,16 @@ __all__ = [
     "InterfaceError",
     "InternalError",
     "InvalidConfiguration",
+    "InvalidResponse",
     "NoUsableIndex",
     "NotFound",
     "NotSupportedError",
     "OperationalError",
     "PreconditionFailed",
     "ProgrammingError",
+    "RequestTooLarge",
     "ServerError",
+    "TooManyRequests",
     "Unauthorized",
     "Warning",
 ]
@@ -140,8 +143,20 @@ class NoUsableIndex(BadRequest):
     """400: ``_find`` cannot sort (or use the named index) without a suitable index."""
 
 
+class RequestTooLarge(CouchDBError, DataError):
+    """413: a document or request body exceeds the server's size limits."""
+
+
+class TooManyRequests(CouchDBError, OperationalError):
+    """429: the server is rate limiting; raised once the retries are spent."""
+
+
 class ServerError(CouchDBError, OperationalError):
     """5xx: the server failed; 502/503/504 are retried for idempotent requests."""
+
+
+class InvalidResponse(CouchDBError, OperationalError):
+    """A success status whose body is not the JSON CouchDB sends (e.g. a proxy's page)."""
 
 
 _BY_STATUS: dict[int, type[CouchDBError]] = {
@@ -151,6 +166,8 @@ _BY_STATUS: dict[int, type[CouchDBError]] = {
     404: NotFound,
     409: Conflict,
     412: PreconditionFailed,
+    413: RequestTooLarge,
+    429: TooManyRequests,
 }
 
 # CouchDB's ``error`` codes that refine the status. PouchDB Server answers an unsortable
@@ -174,6 +191,8 @@ def error_class(status: int, error: str | None, reason: str | None) -> type[Couc
         cls = ServerError
     else:
         cls = _BY_STATUS.get(status, CouchDBError)
+    # The one message test: PouchDB Server has no error code for an unsortable _find,
+    # only this reason text (COUCHDB-SERVERS.md); CouchDB sends ``no_usable_index``.
     if cls is BadRequest and reason and reason.startswith("Cannot sort on field"):
         cls = NoUsableIndex
     return cls
@@ -199,7 +218,8 @@ def error_from_response(
     error = reason = None
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), str) else None
-        raw_reason = body.get("reason", body.get("message"))
+        # PouchDB Server puts the explanation in ``message`` for some errors.
+        raw_reason = body.get("reason") or body.get("message")
         reason = raw_reason if isinstance(raw_reason, str) else None
     cls = error_class(status, error, reason)
     detail = reason or error or "no reason given"

@@ -27,7 +27,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based); full jitter."""
-        bound = min(self.cap, self.base * (2**attempt))
+        # 2.0**1024 raises OverflowError; a product that overflows is inf, and min() caps it.
+        bound = min(self.cap, self.base * 2.0 ** min(attempt, 1023))
         return (rng or random).uniform(0.0, bound)
 
     def should_retry_status(self, status: int, attempt: int, idempotent: bool) -> bool:
