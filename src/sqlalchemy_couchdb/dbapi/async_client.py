@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .client_base import _RETRY, ClientBase
-from .exceptions import CouchDBError
+from .exceptions import CouchDBError, PreconditionFailed
 from .operations import (
     DEFAULT_BULK_CHUNK,
     DEFAULT_FIND_PAGE,
@@ -93,8 +93,6 @@ class AsyncCouchDBClient(ClientBase):
 
     async def create_database(self, name: str | None = None, *, exist_ok: bool = False) -> bool:
         """Create the database; False when it existed and ``exist_ok`` is set."""
-        from .exceptions import PreconditionFailed
-
         try:
             await self.run(self._create_database(name))
         except PreconditionFailed:
@@ -144,7 +142,11 @@ class AsyncCouchDBClient(ClientBase):
         """
         results: list[BulkResult] = []
         for chunk in bulk_chunks(docs, chunk_size):
-            results.extend(match_bulk_results(chunk, await self.run(self._bulk(chunk, new_edits))))
+            results.extend(
+                match_bulk_results(
+                    chunk, await self.run(self._bulk(chunk, new_edits)), new_edits=new_edits
+                )
+            )
         return results
 
     async def all_docs(

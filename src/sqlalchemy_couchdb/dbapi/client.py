@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .client_base import _RETRY, ClientBase
-from .exceptions import CouchDBError
+from .exceptions import CouchDBError, PreconditionFailed
 from .operations import (
     DEFAULT_BULK_CHUNK,
     DEFAULT_FIND_PAGE,
@@ -91,8 +91,6 @@ class CouchDBClient(ClientBase):
 
     def create_database(self, name: str | None = None, *, exist_ok: bool = False) -> bool:
         """Create the database; False when it existed and ``exist_ok`` is set."""
-        from .exceptions import PreconditionFailed
-
         try:
             self.run(self._create_database(name))
         except PreconditionFailed:
@@ -142,7 +140,11 @@ class CouchDBClient(ClientBase):
         """
         results: list[BulkResult] = []
         for chunk in bulk_chunks(docs, chunk_size):
-            results.extend(match_bulk_results(chunk, self.run(self._bulk(chunk, new_edits))))
+            results.extend(
+                match_bulk_results(
+                    chunk, self.run(self._bulk(chunk, new_edits)), new_edits=new_edits
+                )
+            )
         return results
 
     def all_docs(

@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -17,7 +18,9 @@ from .exceptions import (
     ConnectionFailed,
     CouchDBError,
     InvalidConfiguration,
+    InvalidResponse,
     Unauthorized,
+    describe_target,
     error_from_response,
 )
 from .operations import (
@@ -35,7 +38,7 @@ from .settings import ConnectionSettings, validate_database_name
 
 __all__ = ["ClientBase"]
 
-log = logging.getLogger("sqlalchemy_couchdb.client")
+log = logging.getLogger(__name__)
 
 _RETRY = object()
 
@@ -78,7 +81,18 @@ class ClientBase:
         status = response.status_code
         log.debug("%s %s -> %s", call.method, call.path, status)
         if status < 400:
-            return call.parse(json.loads(response.content) if response.content else None)
+            try:
+                body = json.loads(response.content) if response.content else None
+            except ValueError:
+                return InvalidResponse(
+                    f"{call.method} on {describe_target(call.database, call.doc_id)}: "
+                    f"the answer ({status}, {response.headers.get('content-type', 'no type')}) "
+                    "is not JSON; is the URL pointing at CouchDB?",
+                    status=status,
+                    database=call.database,
+                    doc_id=call.doc_id,
+                )
+            return call.parse(body)
         if status == 404 and call.allow_404:
             return call.missing
         if self.retry.should_retry_status(status, attempt, call.idempotent):
@@ -125,7 +139,8 @@ class ClientBase:
         elif call.headers:
             kwargs["headers"] = dict(call.headers)
         if call.timeout is not None:
-            kwargs["timeout"] = call.timeout
+            # Only the wait for the answer changes; connecting keeps its own limit.
+            kwargs["timeout"] = httpx.Timeout(call.timeout, connect=self.settings.connect_timeout)
         return kwargs
 
     # -- server and databases -----------------------------------------------------------
@@ -279,9 +294,15 @@ class ClientBase:
 
     def _delete_index(self, ddoc: str, name: str) -> Call[dict[str, Any]]:
         db = self.database
-        design = quote_segment(ddoc.removeprefix("_design/"))
+        # "_design/<name>" travels as one segment, "_design%2F<name>": CouchDB decodes each
+        # path segment and accepts the full id there (mango_httpd), while PouchDB Server's
+        # route takes one segment and needs the full id (a bare name is a 400 there).
+        ddoc_id = ddoc if ddoc.startswith("_design/") else f"_design/{ddoc}"
         return Call(
-            "DELETE", f"{db_path(db)}/_index/{design}/json/{quote_segment(name)}", database=db
+            "DELETE",
+            f"{db_path(db)}/_index/{quote_segment(ddoc_id)}/json/{quote_segment(name)}",
+            database=db,
+            doc_id=ddoc_id,
         )
 
     # -- changes and _local ---------------------------------------------------------------
@@ -317,9 +338,13 @@ class ClientBase:
         client_timeout = None
         if feed == "longpoll":
             wait_ms = timeout_ms if timeout_ms is not None else 60_000
+            if wait_ms < 0:
+                raise InvalidConfiguration(f"timeout_ms must be 0 or more, got {wait_ms}")
             params["timeout"] = wait_ms
-            # PouchDB Server ignores ``timeout`` on longpoll: stop waiting ourselves.
-            client_timeout = wait_ms / 1000 + 5
+            # PouchDB Server ignores ``timeout`` on longpoll: stop waiting ourselves,
+            # a little after CouchDB would have answered (its answer carries a last_seq).
+            wait = wait_ms / 1000
+            client_timeout = wait + min(5.0, 1.0 + wait / 10)
         return Call(
             "GET",
             f"{db_path(db)}/_changes",
@@ -327,7 +352,12 @@ class ClientBase:
             params=params,
             database=db,
             timeout=client_timeout,
-            on_read_timeout=(lambda: ChangesResult([], since, 0)) if feed == "longpoll" else None,
+            # PouchDB Server gzips a feed when asked and then sends nothing until the end.
+            headers={"Accept-Encoding": "identity"},
+            # Nothing happened: no rows, and resume from where this call started.
+            on_read_timeout=(
+                (lambda: ChangesResult([], since, None)) if feed == "longpoll" else None
+            ),
         )
 
     def _get_local(self, doc_id: str) -> Call[dict[str, Any] | None]:
@@ -342,6 +372,5 @@ class ClientBase:
 
 
 def quote_segment(value: str) -> str:
-    from urllib.parse import quote
-
+    """One URL path segment: every "/" and reserved character escaped."""
     return quote(value, safe="")

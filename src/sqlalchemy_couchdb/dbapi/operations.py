@@ -155,6 +155,10 @@ class FindPager:
     ) -> None:
         if page_size < 1:
             raise InvalidConfiguration("page_size must be at least 1")
+        if limit is not None and limit < 0:
+            raise InvalidConfiguration(f"limit must be 0 or more, got {limit}")
+        if skip < 0:
+            raise InvalidConfiguration(f"skip must be 0 or more, got {skip}")
         self._database = database
         self._selector = selector
         self._fields = fields
@@ -163,6 +167,8 @@ class FindPager:
         self._page_size = page_size
         self._remaining = limit
         self._skip = skip
+        #: Rows read so far: where a skip-paged request resumes (``skip + consumed``).
+        self._consumed = 0
         self._bookmark: str | None = None
         self._done = limit == 0
         self._requested = 0
@@ -178,8 +184,9 @@ class FindPager:
         body = find_body(
             self._selector,
             limit=size,
-            # With a bookmark the server resumes after the last row: skip applies once.
-            skip=0 if self._bookmark else self._skip,
+            # CouchDB resumes after the bookmark and applies ``skip`` again from there
+            # (mango_json_bookmark: skip => 1 + Skip), so skip travels with page one only.
+            skip=0 if self._bookmark else self._skip + self._consumed,
             fields=self._fields,
             sort=self._sort,
             use_index=self._use_index,
@@ -196,21 +203,24 @@ class FindPager:
     def accept(self, page: FindResult) -> list[dict[str, Any]]:
         """Record a page's answer; returns its documents."""
         docs = page.docs
+        self._consumed += len(docs)
         if self._remaining is not None:
             self._remaining -= len(docs)
             if self._remaining <= 0:
                 self._done = True
+        # The server stops early only when nothing more matches.
         if len(docs) < self._requested:
             self._done = True
         if page.bookmark and not self._bookmark_is_stale(page.bookmark):
             self._bookmark = page.bookmark
-        else:
+        elif self._bookmark is not None:
+            # A server that stopped sending bookmarks: resume by position instead.
             self._bookmark = None
-            self._skip += len(docs)
         return docs
 
     def _bookmark_is_stale(self, bookmark: str) -> bool:
-        # CouchDB answers "nil" when there is no next position (e.g. an empty result).
+        # CouchDB answers "nil" when there is no position to resume from, and repeats
+        # the bookmark it was given when the page was empty.
         return bookmark in ("nil", self._bookmark)
 
 
@@ -231,6 +241,11 @@ def bulk_chunks(
         item = dict(doc)
         if not item.get("_id"):
             item["_id"] = uuid.uuid4().hex
+        elif not isinstance(item["_id"], str):
+            # CouchDB rejects the whole request for one non-string id.
+            raise InvalidConfiguration(
+                f"document _id must be a string, got {type(item['_id']).__name__}"
+            )
         chunk.append(item)
         if len(chunk) >= chunk_size:
             yield chunk
@@ -240,9 +255,17 @@ def bulk_chunks(
 
 
 def match_bulk_results(
-    sent: Sequence[Mapping[str, Any]], answer: Sequence[Mapping[str, Any]]
+    sent: Sequence[Mapping[str, Any]],
+    answer: Sequence[Mapping[str, Any]],
+    *,
+    new_edits: bool = True,
 ) -> list[BulkResult]:
-    """Per-document results in the order the documents were sent, matched by id."""
+    """Per-document results in the order the documents were sent, matched by id.
+
+    With ``new_edits=False`` (replication-style writes) CouchDB lists only the documents
+    that failed and answers ``[]`` when all were stored: a document without an entry was
+    stored under the ``_rev`` it was sent with.
+    """
     by_id: dict[str, deque[Mapping[str, Any]]] = defaultdict(deque)
     for item in answer:
         by_id[str(item.get("id"))].append(item)
@@ -251,9 +274,14 @@ def match_bulk_results(
         doc_id = str(doc["_id"])
         queue = by_id.get(doc_id)
         if not queue:
-            results.append(
-                BulkResult(doc_id, error="unknown_error", reason="no result returned by the server")
-            )
+            if new_edits:
+                results.append(
+                    BulkResult(
+                        doc_id, error="unknown_error", reason="no result returned by the server"
+                    )
+                )
+            else:
+                results.append(BulkResult(doc_id, rev=doc.get("_rev")))
             continue
         item = queue.popleft()
         results.append(
