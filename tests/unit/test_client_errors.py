@@ -202,6 +202,16 @@ async def test_read_timeout_is_connection_failed_with_a_hint(api: Callable[..., 
         await client("get", "order-1")
 
 
+async def test_dropped_connection_says_so(api: Callable[..., Api]) -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("Server disconnected", request=request)
+
+    client = api(drop)
+    with pytest.raises(exc.ConnectionFailed, match="lost the connection") as info:
+        await client("create", {"total": 1})
+    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
+
+
 # -- the password never appears in any error ---------------------------------------------------
 
 

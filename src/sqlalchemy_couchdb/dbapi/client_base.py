@@ -120,9 +120,13 @@ class ClientBase:
         if isinstance(exc, httpx.TimeoutException):
             what = f"timed out ({type(exc).__name__})"
             hint = "raise ?timeout= or ?connect_timeout= in the URL if the server is slow"
-        else:
+        elif isinstance(exc, httpx.ConnectError):
             what = f"could not connect ({exc or type(exc).__name__})"
             hint = "check that CouchDB is running and that host and port in the URL are right"
+        else:
+            # The request may have reached the server: a write may or may not have happened.
+            what = f"lost the connection ({exc or type(exc).__name__})"
+            hint = "the server or a proxy closed it; check the server's logs"
         return ConnectionFailed(
             f"{call.method} to CouchDB at {self.settings.address} {what}: {hint}",
             database=call.database,
