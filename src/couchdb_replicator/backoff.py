@@ -11,7 +11,11 @@ import random
 
 from sqlalchemy_couchdb.dbapi.retry import RetryPolicy
 
-__all__ = ["Backoff"]
+__all__ = ["RETRY_CAP", "Backoff"]
+
+#: The longest wait between attempts to reach CouchDB or the target: short enough that
+#: the daemon notices a recovered server within seconds, long enough not to hammer it.
+RETRY_CAP = 10.0
 
 
 class Backoff:

@@ -46,7 +46,7 @@ from sqlalchemy_couchdb.dbapi.exceptions import (
 from sqlalchemy_couchdb.dbapi.operations import Call, db_path
 from sqlalchemy_couchdb.mapping import is_design_document
 
-from .backoff import Backoff
+from .backoff import RETRY_CAP, Backoff
 from .errors import SourceError
 
 __all__ = [
@@ -166,7 +166,7 @@ class ChangesFeed:
         self.mode = mode
         self.page_size = page_size
         self.heartbeat = heartbeat
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(0.5, RETRY_CAP)
         self.max_attempts = max_attempts
         self._on_reconnect = on_reconnect
         self._eventsource_refused = mode == "continuous"

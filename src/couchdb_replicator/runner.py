@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy_couchdb.dbapi import AsyncCouchDBClient, ConnectionSettings
 from sqlalchemy_couchdb.dbapi.exceptions import CouchDBError
 
-from .backoff import Backoff
+from .backoff import RETRY_CAP, Backoff
 from .batching import ChangeBuffer
 from .checkpoint import BatchCounts
 from .errors import ReplicatorError, SourceError, TargetUnavailable
@@ -258,7 +258,7 @@ class Replicator:
                 return
 
     async def _apply(self, sink: Sink, batch: Batch) -> BatchResult | None:
-        backoff = Backoff(0.5, 30.0)
+        backoff = Backoff(0.5, RETRY_CAP)
         while True:
             try:
                 return await sink.apply(batch)

@@ -303,6 +303,10 @@ def _identifier_problem(name: str, target: Target, what: str) -> str | None:
     limit = target.identifier_limit
     if limit is not None and len(name.encode()) > limit:
         return f"{what} name {name[:40]!r}… is longer than {target.backend}'s {limit} bytes"
+    if what == "column" and target.backend == "mysql" and "%" in name:
+        # PyMySQL's executemany leaves ON DUPLICATE KEY UPDATE unformatted, so a '%' that
+        # SQLAlchemy escaped as '%%' reaches the server doubled: the column is not found.
+        return "a '%' in a column name breaks MySQL drivers' executemany"
     return None
 
 

@@ -1,0 +1,281 @@
+"""The copy follows CouchDB on SQLite, PostgreSQL and MariaDB: backfill, updates,
+deletes, type changes, documents without type, inferred and declared schemas, poison
+documents and their dead letters, and an idempotent replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from test_replicator_support import (
+    DROP,
+    Copy,
+    Couch,
+    assert_copy_equals_couchdb,
+    copy_fixture,
+    couch_fixture,
+    target_url_fixture,
+    unique_type,
+)
+
+from couchdb_replicator import replicate_async
+
+# pytest finds the shared fixtures by these imports.
+FIXTURES = (copy_fixture, couch_fixture, target_url_fixture)
+
+
+def people(kind: str, n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "_id": f"{kind}-{i:04d}",
+            "type": kind,
+            "name": f"name {i}",
+            "age": 20 + i % 50,
+            "score": i / 4,
+            "active": i % 2 == 0,
+            "tags": ["a", str(i)],
+            "address": {"city": "Z", "zip": i},
+        }
+        for i in range(start, start + n)
+    ]
+
+
+async def test_backfill_updates_deletes_and_type_changes(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    users, orders = unique_type("user"), unique_type("order")
+    couch.bulk(people(users, 60))
+    couch.bulk(
+        [
+            {"_id": f"o{i}", "type": orders, "user": f"{users}-{i:04d}", "total": i}
+            for i in range(40)
+        ]
+    )
+    couch.bulk([{"_id": "_design/app", "views": {}}, {"_id": "no-type", "x": 1}])
+
+    summary = await replicate_async(couchdb_url, target_url, batch_size=25)
+    assert summary.counts.upserted == 100 and summary.counts.skipped_untyped == 1
+    assert_copy_equals_couchdb(copy, couch)
+    assert copy.registered_tables() == {users, orders}
+
+    for i in range(10):
+        couch.update(f"{users}-{i:04d}", age=99, name=None, score=DROP)
+    for i in range(10, 15):
+        couch.delete(f"{users}-{i:04d}")
+    for i in range(15, 20):  # a type change moves the row
+        couch.update(f"{users}-{i:04d}", type=orders)
+    for i in range(20, 22):  # losing the type removes the row
+        couch.update(f"{users}-{i:04d}", type=DROP)
+    couch.update("o0", total=1000)
+
+    summary = await replicate_async(couchdb_url, target_url, batch_size=7)
+    assert summary.counts.deleted == 5 and summary.counts.skipped_untyped == 2
+    copies = assert_copy_equals_couchdb(copy, couch)
+    assert f"{users}-0015" in copies[orders] and f"{users}-0015" not in copies[users]
+    assert copies[users][f"{users}-0000"]["age"] == 99
+    assert copies[users][f"{users}-0000"]["score"] is None  # a removed field is NULL
+    checkpoint = copy.checkpoint()
+    assert checkpoint.seq is not None and checkpoint.caught_up_at is not None
+    assert checkpoint.skipped_untyped == 3
+
+
+async def test_replay_from_the_start_over_a_complete_copy_changes_nothing(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    kind = unique_type("item")
+    couch.bulk(people(kind, 50))
+    for i in range(5):
+        couch.update(f"{kind}-{i:04d}", age=1)
+        couch.delete(f"{kind}-{i + 10:04d}")
+    await replicate_async(couchdb_url, target_url)
+    before = copy.snapshot()
+    copy.reset_checkpoint()
+    summary = await replicate_async(couchdb_url, target_url, batch_size=9)
+    assert summary.counts.upserted == 45 and summary.counts.deleted == 5
+    assert copy.snapshot() == before
+    assert_copy_equals_couchdb(copy, couch)
+
+
+async def test_inferred_columns_are_added_and_widened(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    kind = unique_type("w")
+    couch.bulk([{"_id": f"a{i}", "type": kind, "n": i, "flag": True} for i in range(5)])
+    await replicate_async(couchdb_url, target_url)
+    couch.bulk(
+        [
+            {"_id": "b1", "type": kind, "n": 1.5, "flag": 7},  # int -> float, bool -> int
+            {"_id": "b2", "type": kind, "new": "field", "obj": {"k": [1]}},
+            {"_id": "b3", "type": kind, "only_null": None},
+        ]
+    )
+    await replicate_async(couchdb_url, target_url)
+    rows = assert_copy_equals_couchdb(copy, couch)[kind]
+    assert rows["b1"]["n"] == 1.5 and rows["a3"]["n"] == 3
+    assert same_kind(rows["a1"]["flag"], 1)
+    columns = set(rows["b2"])
+    assert {"new", "obj"} <= columns and "only_null" not in columns
+    couch.bulk([{"_id": "c1", "type": kind, "n": "many", "obj": "flat", "flag": False}])
+    await replicate_async(couchdb_url, target_url)
+    rows = assert_copy_equals_couchdb(copy, couch)[kind]
+    assert rows["c1"]["n"] == "many" and rows["a2"]["n"] in ("2", "2.0")
+
+
+def same_kind(stored: Any, value: Any) -> bool:
+    return bool(stored == value)
+
+
+async def test_awkward_field_names_and_types(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    kind = unique_type("odd")
+    long_name = "f" * 70  # longer than PostgreSQL's and MySQL's identifiers
+    couch.bulk(
+        [
+            {
+                "_id": "x1",
+                "type": kind,
+                "a b": 1,
+                "naïve": "ü",
+                "%p": "percent",
+                ":c": "colon",
+                "Mixed": "Case",
+                long_name: 1,
+                "id": "shadow",
+            },
+            {"_id": "x2", "type": "t" * 70, "v": 1},  # cannot be a table on PG/MySQL
+        ]
+    )
+    summary = await replicate_async(couchdb_url, target_url)
+    dead = set(copy.dead_letters())
+    if copy.backend == "sqlite":
+        assert dead == set()
+        copy.extra_tables.add("t" * 70)
+    else:
+        assert dead == {"x2"}
+        assert "cannot be a table" in copy.dead_letters()["x2"].error
+    rows = assert_copy_equals_couchdb(copy, couch, dead=dead)[kind]
+    row = rows["x1"]
+    assert row["a b"] == 1 and row["naïve"] == "ü"
+    assert row.get("%p", "percent") == "percent"
+    assert row["id"] == "x1"
+    # "id"; the long name on PostgreSQL and MySQL; "%p" on MySQL.
+    dropped = 1 + (copy.backend != "sqlite") + (copy.backend == "mysql")
+    assert summary.counts.fields_dropped == dropped
+
+
+def declared(users: str, orders: str) -> sa.MetaData:
+    md = sa.MetaData()
+    sa.Table(
+        users,
+        md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("name", sa.String(10)),
+        sa.Column("age", sa.Integer),
+        sa.Column("active", sa.Boolean),
+    )
+    sa.Table(
+        orders,
+        md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("user", sa.String(64)),
+        sa.Column("total", sa.Numeric(10, 2)),
+    )
+    return md
+
+
+async def test_declared_tables_poison_documents_and_dead_letters(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    users, orders = unique_type("user"), unique_type("order")
+    copy.extra_tables |= {users, orders}
+    md = declared(users, orders)
+    couch.bulk(
+        [
+            {"_id": f"u{i}", "type": users, "name": f"n{i}", "age": i, "active": True, "x": 1}
+            for i in range(30)
+        ]
+        + [
+            {"_id": "bad-int", "type": users, "name": "ok", "age": "old"},
+            {"_id": "bad-long", "type": users, "name": "much too long for ten"},
+            {"_id": "other", "type": unique_type("unmapped"), "v": 1},
+            {"_id": "o1", "type": orders, "user": "u1", "total": 12.5},
+        ]
+    )
+    summary = await replicate_async(couchdb_url, target_url, metadata=md, batch_size=10)
+    counts = summary.counts
+    assert counts.dead_lettered == 2 and counts.skipped_unmapped == 1
+    assert counts.upserted == 31 and counts.fields_dropped == 30  # the undeclared "x"
+    dead = copy.dead_letters()
+    assert set(dead) == {"bad-int", "bad-long"}
+    assert "age" in dead["bad-int"].error and "not an integer" in dead["bad-int"].error
+    assert "too long" in dead["bad-long"].error
+    assert dead["bad-int"].table_name == users and dead["bad-int"].rev.startswith("1-")
+    wanted = {users: {"name", "age", "active"}, orders: {"user", "total"}}
+    assert_copy_equals_couchdb(
+        copy, couch, columns=wanted.get, dead={"bad-int", "bad-long"}, only=wanted
+    )
+
+    # A good revision is applied and clears the dead letter; a deletion clears one too.
+    couch.update("bad-int", age=41)
+    couch.delete("bad-long")
+    couch.update("u3", age="poison now")  # a good row turned bad leaves the copy
+    summary = await replicate_async(couchdb_url, target_url, metadata=md)
+    assert set(copy.dead_letters()) == {"u3"}
+    rows = assert_copy_equals_couchdb(copy, couch, columns=wanted.get, dead={"u3"}, only=wanted)
+    assert rows[users]["bad-int"]["age"] == 41 and "u3" not in rows[users]
+
+
+async def test_rows_the_database_refuses_become_dead_letters(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """A constraint only the database checks: the batch is retried change by change."""
+    kind = unique_type("strict")
+    copy.extra_tables.add(kind)
+    md = sa.MetaData()
+    sa.Table(
+        kind,
+        md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("qty", sa.Integer, nullable=False),
+        sa.CheckConstraint("qty >= 0", name=f"{kind}_qty"),
+    )
+    couch.bulk(
+        [{"_id": f"q{i}", "type": kind, "qty": i} for i in range(20)]
+        + [{"_id": "neg", "type": kind, "qty": -1}, {"_id": "none", "type": kind}]
+    )
+    summary = await replicate_async(couchdb_url, target_url, metadata=md, batch_size=100)
+    assert summary.counts.upserted == 20 and summary.counts.dead_lettered == 2
+    assert set(copy.dead_letters()) == {"neg", "none"}
+    assert "refused" in copy.dead_letters()["neg"].error
+    assert_copy_equals_couchdb(copy, couch, dead={"neg", "none"})
+    couch.update("neg", qty=5)
+    await replicate_async(couchdb_url, target_url, metadata=md)
+    assert set(copy.dead_letters()) == {"none"}
+    assert_copy_equals_couchdb(copy, couch, dead={"none"})
+
+
+@pytest.mark.parametrize("target_url", ["sqlite"], indirect=True)
+async def test_declared_table_missing_columns_is_a_clear_error(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    from couchdb_replicator import ReplicatorError
+
+    kind = unique_type("partial")
+    copy.extra_tables.add(kind)
+    with copy.engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE TABLE "{kind}" (id VARCHAR(64) PRIMARY KEY, rev TEXT)')
+    md = sa.MetaData()
+    sa.Table(
+        kind,
+        md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("qty", sa.Integer),
+    )
+    with pytest.raises(ReplicatorError, match="lacks column"):
+        await replicate_async(couchdb_url, target_url, metadata=md)
