@@ -1,0 +1,215 @@
+"""What the database holds beyond documents: declared tables and their Mango indexes.
+
+CouchDB has no tables, so ``CREATE TABLE`` records the table's columns in one ``_local``
+document (``_local/`` documents are not replicated, not in ``_changes`` and not in
+``_all_docs``, so neither the replicator nor a user's view ever sees them). A table's
+indexes live in one design document, ``_design/sqla-<table>``, so ``DROP TABLE`` can
+remove them all at once and ``get_indexes`` can find them without a registry.
+Tables that only exist as data (documents with a ``type`` written by another program)
+are found through a tiny map/reduce view of the ``type`` values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..mapping import TYPE_FIELD
+from ..sql import ColumnSpec, MangoIndex
+from .client_base import ClientBase
+from .exceptions import Conflict, CouchDBError, NotFound
+from .io import Io
+from .operations import Call, db_path
+
+__all__ = ["SCHEMA_DOC", "Catalog", "IndexDef", "index_ddoc"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_DOC = "_local/sqlalchemy_couchdb.schema"
+TYPES_DDOC = "_design/sqlalchemy_couchdb"
+_TYPES_VIEW = {
+    "map": (
+        "function (doc) { if (typeof doc.type === 'string' && doc.type.length)"
+        " { emit(doc.type, null); } }"
+    ),
+    "reduce": "_count",
+}
+_INDEX_DDOC_PREFIX = "sqla-"
+
+
+def index_ddoc(table: str) -> str:
+    """The design document (without ``_design/``) holding a table's Mango indexes."""
+    return f"{_INDEX_DDOC_PREFIX}{table}"
+
+
+def _column_json(column: ColumnSpec) -> dict[str, Any]:
+    return {
+        "name": column.name,
+        "type": column.type,
+        "nullable": column.nullable,
+        "primary_key": column.primary_key,
+    }
+
+
+def _column_from_json(data: Mapping[str, Any]) -> ColumnSpec:
+    return ColumnSpec(
+        str(data["name"]),
+        str(data.get("type", "")),
+        bool(data.get("nullable", True)),
+        bool(data.get("primary_key", False)),
+    )
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    """A Mango index as SQL sees it: the table, the SQL name, the indexed columns."""
+
+    table: str
+    name: str
+    fields: tuple[str, ...]
+    unique: bool = False
+
+    @property
+    def mango_fields(self) -> list[str]:
+        # ``type`` leads, so that every query (which names its table) can use the index.
+        return [TYPE_FIELD, *self.fields]
+
+
+class Catalog:
+    """Tables and indexes of one database, cached per connection; DDL invalidates.
+
+    Methods are sans-IO generators (see :mod:`.io`), shared by the sync and async DB-API.
+    """
+
+    def __init__(self, client: ClientBase) -> None:
+        self._client = client
+        self._indexes: list[MangoIndex] | None = None
+
+    # -- tables ---------------------------------------------------------------------------
+
+    def declared_tables(self) -> Io[dict[str, list[ColumnSpec]]]:
+        doc = (yield self._client._get_local(SCHEMA_DOC)) or {}
+        tables = doc.get("tables", {})
+        return {
+            name: [_column_from_json(c) for c in spec.get("columns", [])]
+            for name, spec in tables.items()
+        }
+
+    def _update_schema(self, change: Any) -> Io[None]:
+        # Optimistic concurrency on the one schema document: re-read on 409.
+        for _ in range(10):
+            doc = (yield self._client._get_local(SCHEMA_DOC)) or {"tables": {}}
+            change(doc.setdefault("tables", {}))
+            try:
+                yield self._client._put_local(SCHEMA_DOC, doc)
+                return
+            except Conflict:
+                continue
+        raise Conflict("the table registry kept changing under this writer; try again")
+
+    def declare_table(self, name: str, columns: Sequence[ColumnSpec]) -> Io[None]:
+        def change(tables: dict[str, Any]) -> None:
+            tables[name] = {"columns": [_column_json(c) for c in columns]}
+
+        yield from self._update_schema(change)
+
+    def forget_table(self, name: str) -> Io[None]:
+        def change(tables: dict[str, Any]) -> None:
+            tables.pop(name, None)
+
+        yield from self._update_schema(change)
+
+    def data_tables(self) -> Io[dict[str, int]]:
+        """``type`` values present in the data, with document counts (a reduce view)."""
+        try:
+            body = yield self._view_call()
+        except NotFound:
+            yield from self._ensure_types_view()
+            body = yield self._view_call()
+        return {row["key"]: int(row["value"]) for row in body.get("rows", [])}
+
+    def _view_call(self) -> Call[Any]:
+        db = self._client.database
+        return Call(
+            "GET",
+            f"{db_path(db)}/{TYPES_DDOC}/_view/types",
+            params={"group": "true"},
+            database=db,
+        )
+
+    def _ensure_types_view(self) -> Io[None]:
+        ddoc = {"_id": TYPES_DDOC, "language": "javascript", "views": {"types": _TYPES_VIEW}}
+        with contextlib.suppress(Conflict):  # another connection created it first
+            yield self._client._put(ddoc)
+
+    def table_names(self) -> Io[list[str]]:
+        names = set((yield from self.declared_tables()))
+        try:
+            names.update((yield from self.data_tables()))
+        except CouchDBError as exc:  # e.g. a server without a JavaScript query server
+            log.debug("type view unavailable: %s", exc)
+        return sorted(names)
+
+    def has_table(self, name: str) -> Io[bool]:
+        if name in (yield from self.declared_tables()):
+            return True
+        try:
+            page = yield self._client._find({TYPE_FIELD: {"$eq": name}}, limit=1, fields=["_id"])
+        except NotFound:  # no database yet: no tables
+            return False
+        return bool(page.docs)
+
+    # -- indexes --------------------------------------------------------------------------
+
+    def mango_indexes(self) -> Io[list[MangoIndex]]:
+        """Every JSON index of the database, for the planner (cached until DDL)."""
+        cached = self._indexes
+        if cached is None:
+            cached = self._indexes = yield from self._load_indexes()
+        return list(cached)
+
+    def indexes(self) -> Io[list[IndexDef]]:
+        """The indexes SQL created (``CREATE INDEX``), as SQL sees them."""
+        found: list[IndexDef] = []
+        for index in (yield from self.mango_indexes()):
+            ddoc = (index.ddoc or "").removeprefix("_design/")
+            if ddoc.startswith(_INDEX_DDOC_PREFIX) and index.fields[:1] == (TYPE_FIELD,):
+                table = ddoc[len(_INDEX_DDOC_PREFIX) :]
+                found.append(IndexDef(table, str(index.name), index.fields[1:]))
+        return found
+
+    def invalidate(self) -> None:
+        self._indexes = None
+
+    def _load_indexes(self) -> Io[list[MangoIndex]]:
+        found: list[MangoIndex] = []
+        for index in (yield self._client._list_indexes()):
+            if index.get("type") != "json" or index.get("def", {}).get("partial_filter_selector"):
+                continue  # _all_docs, text indexes; partial indexes need an explicit use_index
+            fields = tuple(next(iter(f)) for f in index.get("def", {}).get("fields", []))
+            if fields:
+                found.append(MangoIndex(fields, index.get("ddoc"), index.get("name")))
+        return found
+
+    def create_index(self, index: IndexDef) -> Io[None]:
+        yield self._client._create_index(
+            index.mango_fields, index.name, index_ddoc(index.table), None
+        )
+        self.invalidate()
+
+    def drop_index(self, name: str, table: str | None = None) -> Io[bool]:
+        for index in (yield from self.indexes()):
+            if index.name == name and (table is None or index.table == table):
+                yield self._client._delete_index(index_ddoc(index.table), index.name)
+                self.invalidate()
+                return True
+        return False
+
+    def drop_table_indexes(self, table: str) -> Io[None]:
+        doc = yield self._client._get(f"_design/{index_ddoc(table)}", None, missing_ok=True)
+        if doc is not None:
+            yield self._client._delete(doc["_id"], doc["_rev"])
+        self.invalidate()
