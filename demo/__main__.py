@@ -1,108 +1,224 @@
-"""End-to-end run against a CouchDB-compatible server: ``python -m demo``.
+"""The main job, end to end: ``python -m demo`` (``make demo``).
 
-Uses ``COUCHDB_URL`` (``http://admin:pw@host:5984``) when set, else starts the local PouchDB
-test server. It creates a scratch database, bulk-inserts a few documents, queries them with
-``_find`` through an index, prints the rows and deletes the database again. Plain httpx for
-now; it moves to the project's client and dialect as those land.
+1. Uses ``COUCHDB_URL`` (``http://admin:pw@host:5984``) when set, else starts the local
+   PouchDB test server, and creates a scratch database.
+2. Writes through the dialect: ``create_all`` (database + Mango indexes), ORM inserts with
+   CouchDB-generated ids, a Core ``executemany`` (one ``_bulk_docs``), an UPDATE.
+3. Queries through the dialect: filters, ORDER BY on an index, LIMIT, aggregates.
+4. Runs the replicator (``couchdb-replicator run --once``) into a SQLite copy, and answers a
+   JOIN + GROUP BY there: the SQL CouchDB cannot run, on the same model.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import decimal
 import os
 import secrets
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
-import httpx
+import sqlalchemy as sa
 import testserver
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
-BOOKS: list[dict[str, Any]] = [
-    {"title": "The Left Hand of Darkness", "author": "Ursula K. Le Guin", "year": 1969},
-    {"title": "Dune", "author": "Frank Herbert", "year": 1965},
-    {"title": "Foundation", "author": "Isaac Asimov", "year": 1951},
-    {"title": "Neuromancer", "author": "William Gibson", "year": 1984},
-    {"title": "Frankenstein", "author": "Mary Shelley", "year": 1818},
-    {"title": "The Dispossessed", "author": "Ursula K. Le Guin", "year": 1974},
-    {"title": "The Time Machine", "author": "H. G. Wells", "year": 1895},
-    {"title": "Hyperion", "author": "Dan Simmons", "year": 1989},
+from demo.models import Author, Book, metadata
+from sqlalchemy_couchdb.dbapi import CouchDBClient, Error
+
+AUTHORS = [
+    ("le-guin", "Ursula K. Le Guin", "US"),
+    ("herbert", "Frank Herbert", "US"),
+    ("asimov", "Isaac Asimov", "US"),
+    ("gibson", "William Gibson", "CA"),
+    ("shelley", "Mary Shelley", "GB"),
+    ("wells", "H. G. Wells", "GB"),
+    ("lem", "Stanisław Lem", "PL"),
+]
+BOOKS = [
+    ("The Left Hand of Darkness", "le-guin", 1969, "9.99"),
+    ("The Dispossessed", "le-guin", 1974, "11.50"),
+    ("Dune", "herbert", 1965, "12.00"),
+    ("Foundation", "asimov", 1951, "8.25"),
+    ("I, Robot", "asimov", 1950, "7.75"),
+    ("Neuromancer", "gibson", 1984, "10.40"),
+    ("Frankenstein", "shelley", 1818, "5.00"),
+    ("The Time Machine", "wells", 1895, "4.50"),
+    ("The War of the Worlds", "wells", 1898, "4.75"),
+    ("Solaris", "lem", 1961, None),
 ]
 
 
 @contextlib.contextmanager
 def couchdb_server(console: Console) -> Iterator[str]:
-    """Yield a server URL with credentials: ``COUCHDB_URL``, or a local server for the run."""
+    """A server URL with credentials: ``COUCHDB_URL``, or a local server for the run."""
     if url := os.environ.get("COUCHDB_URL"):
         console.print("Using the CouchDB server from COUCHDB_URL")
         yield url.rstrip("/")
         return
     started = time.monotonic()
     with testserver.start_server() as server:
-        elapsed = time.monotonic() - started
         console.print(
-            f"Started the local PouchDB test server on {server.base_url} ({elapsed:.1f} s)"
+            f"Started the local PouchDB test server on {server.base_url} "
+            f"({time.monotonic() - started:.1f} s)"
         )
         yield server.url
 
 
-def http_client(server_url: str) -> httpx.Client:
-    """A client with the URL's credentials moved into Basic auth, so that error messages,
-    which quote the request URL, never show the password."""
+def dialect_url(server_url: str, database: str) -> str:
     parts = urllib.parse.urlsplit(server_url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    auth = None
-    if parts.username is not None:
-        user = urllib.parse.unquote(parts.username)
-        auth = httpx.BasicAuth(user, urllib.parse.unquote(parts.password or ""))
-    return httpx.Client(base_url=parts._replace(netloc=netloc).geturl(), auth=auth, timeout=30)
+    query = "?use_ssl=true" if parts.scheme == "https" else ""
+    return f"couchdb://{parts.netloc}/{database}{query}"
+
+
+def show(console: Console, title: str, result: sa.Result[tuple[object, ...]]) -> None:
+    table = Table(title=title)
+    names = result.keys()  # a Result's column names, not a dict
+    for name in names:
+        table.add_column(str(name))
+    for row in result:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def write(engine: sa.Engine, console: Console) -> None:
+    metadata.create_all(engine)  # creates the database and one Mango index per Index
+    with Session(engine) as session:
+        session.add_all(Author(id=a, name=n, country=c) for a, n, c in AUTHORS[:3])
+        session.commit()
+        book = Book(title="Dune Messiah", author_id="herbert", year=1969, price=None)
+        session.add(book)
+        session.commit()
+        console.print(f"ORM insert: CouchDB gave the new book the id {book.id}")
+    with engine.begin() as conn:
+        conn.execute(  # executemany: one _bulk_docs request
+            sa.insert(Author), [{"id": a, "name": n, "country": c} for a, n, c in AUTHORS[3:]]
+        )
+        conn.execute(
+            sa.insert(Book),
+            [
+                {
+                    "title": t,
+                    "author_id": a,
+                    "year": y,
+                    "price": decimal.Decimal(p) if p else None,
+                    "added": dt.date(2026, 1, 1) + dt.timedelta(days=i),
+                }
+                for i, (t, a, y, p) in enumerate(BOOKS)
+            ],
+        )
+        raised = conn.execute(
+            sa.update(Book).where(Book.year < 1900).values(price=Book.price + 1)
+        ).rowcount
+        console.print(f"UPDATE: raised the price of {raised} pre-1900 books by 1.00")
+
+
+def query(engine: sa.Engine, console: Console) -> None:
+    with engine.connect() as conn:
+        show(
+            console,
+            "couchdb://: books since 1950, by year (Mango index on year)",
+            conn.execute(
+                sa.select(Book.year, Book.title, Book.price)
+                .where(Book.year >= 1950)
+                .order_by(Book.year)
+                .limit(6)
+            ),
+        )
+        show(
+            console,
+            "couchdb://: aggregates (COUNT, MIN, MAX, AVG; price NULL for one book)",
+            conn.execute(
+                sa.select(
+                    sa.func.count().label("books"),
+                    sa.func.count(Book.price).label("priced"),
+                    sa.func.min(Book.year).label("oldest"),
+                    sa.func.max(Book.year).label("newest"),
+                    sa.func.avg(Book.price).label("avg_price"),
+                )
+            ),
+        )
+        try:
+            conn.execute(
+                sa.select(Author.name, sa.func.count(Book.id))
+                .join(Book, Book.author_id == Author.id)
+                .group_by(Author.name)
+            )
+        except sa.exc.NotSupportedError as err:
+            console.print(f"couchdb:// refuses a JOIN, as it should: {err.orig}")
+
+
+def replicate(source_url: str, target_url: str, console: Console) -> None:
+    started = time.monotonic()
+    command = [
+        sys.executable,
+        "-m",
+        "couchdb_replicator",
+        "run",
+        "--once",
+        "--source",
+        source_url,
+        "--target",
+        target_url,
+        "--metadata",
+        "demo.models:metadata",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"couchdb-replicator failed ({done.returncode}): {done.stderr[-2000:]}")
+    console.print(f"Replicator caught up into {target_url} in {time.monotonic() - started:.1f} s")
+
+
+def report(target_url: str, console: Console) -> None:
+    copy = sa.create_engine(target_url)
+    with copy.connect() as conn:
+        show(
+            console,
+            "SQLite copy: books and average price per author (JOIN + GROUP BY)",
+            conn.execute(
+                sa.select(
+                    Author.name,
+                    Author.country,
+                    sa.func.count(Book.id).label("books"),
+                    sa.func.round(sa.func.avg(Book.price), 2).label("avg_price"),
+                )
+                .join(Book, Book.author_id == Author.id)
+                .group_by(Author.name, Author.country)
+                .order_by(sa.desc("books"), Author.name)
+            ),
+        )
+    copy.dispose()
 
 
 def run(console: Console) -> None:
-    with couchdb_server(console) as server_url, http_client(server_url) as http:
-        welcome = http.get("/").raise_for_status().json()
-        vendor = "CouchDB" if "couchdb" in welcome else "PouchDB Server"
-        database = f"demo_{secrets.token_hex(4)}"
-        http.put(f"/{database}").raise_for_status()
+    with couchdb_server(console) as server_url, tempfile.TemporaryDirectory() as scratch:
+        url = dialect_url(server_url, f"demo_{secrets.token_hex(4)}")
+        engine = sa.create_engine(url)
         try:
-            docs = [{"type": "book", **book} for book in BOOKS]
-            results = http.post(f"/{database}/_bulk_docs", json={"docs": docs})
-            stored = [row for row in results.raise_for_status().json() if row.get("ok")]
-            console.print(f"{vendor} {welcome.get('version')}: stored {len(stored)} books")
-
-            index = {"index": {"fields": ["type", "year"]}, "name": "type-year"}
-            http.post(f"/{database}/_index", json=index).raise_for_status()
-            query = {
-                "selector": {"type": "book", "year": {"$gte": 1950}},
-                "sort": [{"type": "asc"}, {"year": "asc"}],
-                "fields": ["title", "author", "year"],
-                "limit": len(BOOKS),  # CouchDB would stop at 25 rows otherwise
-            }
-            found = http.post(f"/{database}/_find", json=query).raise_for_status().json()
-
-            table = Table(title="Books since 1950 (_find, sorted by year)")
-            table.add_column("year", justify="right")
-            table.add_column("title")
-            table.add_column("author")
-            for book in found["docs"]:
-                table.add_row(str(book["year"]), book["title"], book["author"])
-            console.print(table)
+            write(engine, console)
+            query(engine, console)
+            target = f"sqlite:///{Path(scratch) / 'copy.db'}"
+            replicate(url, target, console)
+            report(target, console)
         finally:
-            http.delete(f"/{database}").raise_for_status()
-            console.print(f"Deleted scratch database {database}")
+            engine.dispose()
+            with CouchDBClient.from_url(url) as client:
+                client.delete_database(missing_ok=True)
+            console.print("Deleted the scratch database")
 
 
 def main() -> int:
     console = Console()
     try:
         run(console)
-    except (httpx.HTTPError, testserver.TestServerError) as err:
+    except (Error, sa.exc.SQLAlchemyError, testserver.TestServerError, RuntimeError) as err:
         console.print(f"[red]demo failed:[/red] {err}")
         return 1
     return 0

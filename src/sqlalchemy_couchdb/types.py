@@ -15,6 +15,7 @@ ORDER BY on the server and on the client agree with a relational database:
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import decimal
 import uuid
@@ -110,19 +111,24 @@ class CouchNumeric(sqltypes.Numeric):
                 return float(value) if isinstance(value, int | decimal.Decimal) else value
 
             return as_float
-        scale = self._effective_decimal_return_scale
+        scale = self.scale
+        quantum = decimal.Decimal(1).scaleb(-scale) if scale is not None else None
 
         def as_decimal(value: Any) -> Any:
-            if value is None or isinstance(value, decimal.Decimal):
+            if value is None or isinstance(value, bool):
                 return value
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                return value
-            if isinstance(value, float) and scale is not None:
+            if isinstance(value, float):
                 # repr() is the shortest text that reads back as the same double: it
                 # restores what was written (0.1, not 0.1000000000000000055…).
                 result = decimal.Decimal(repr(value))
-                return result if self.scale is None else round(result, scale)
-            return decimal.Decimal(str(value))
+            elif isinstance(value, int | str | decimal.Decimal):
+                result = decimal.Decimal(value)
+            else:
+                return value
+            if quantum is not None and result.is_finite():
+                with contextlib.suppress(decimal.InvalidOperation):
+                    result = result.quantize(quantum)
+            return result
 
         return as_decimal
 
