@@ -254,10 +254,10 @@ class _Translator:
         aggregates = tuple(self.aggregates)
         if aggregates:
             for o in output:
-                real = {f for f in columns_of(o.expr) if not f.startswith("\0")} if o.expr else {""}
-                if real:
+                if o.expr is None or any(not f.startswith("\0") for f in columns_of(o.expr)):
+                    name = "*" if o.expr is None else f"column {o.name!r}"
                     raise refuse(
-                        f"column {o.name!r} next to an aggregate",
+                        f"{name} next to an aggregate",
                         "without GROUP BY every column must be inside an aggregate",
                     )
         self.aggregates = None
@@ -314,11 +314,6 @@ class _Translator:
         ):
             if isinstance(item, exp.Column):
                 self._check_qualifier(item)
-            if self.aggregates:
-                raise refuse(
-                    "* next to an aggregate",
-                    "without GROUP BY every column must be inside an aggregate",
-                )
             return OutputColumn("*", None)
         expr = self.expr(item)
         if alias is None:
