@@ -154,7 +154,11 @@ class Cursor(_CursorState):
 
     def _run(self, gen: Io[Outcome]) -> Cursor:
         stream = self._begin(gen)
-        self._pump(stream)
+        try:
+            self._pump(stream)
+        except BaseException:
+            self._stream = None  # a failed statement leaves no result to fetch
+            raise
         if stream.outcome is not None and stream.outcome.wrote:
             self.connection._wrote()
         return self
@@ -222,7 +226,11 @@ class AsyncCursor(_CursorState):
 
     async def _run(self, gen: Io[Outcome]) -> AsyncCursor:
         stream = self._begin(gen)
-        await self._pump(stream)
+        try:
+            await self._pump(stream)
+        except BaseException:
+            self._stream = None  # a failed statement leaves no result to fetch
+            raise
         if stream.outcome is not None and stream.outcome.wrote:
             self.connection._wrote()
         return self
