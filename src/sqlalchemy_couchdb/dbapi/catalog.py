@@ -38,6 +38,8 @@ _TYPES_VIEW = {
     "reduce": "_count",
 }
 _INDEX_DDOC_PREFIX = "sqla-"
+#: One index on ``type`` per database, so that reading a table never scans the others.
+TYPE_INDEX_DDOC = "sqlalchemy_couchdb-type"
 
 
 def index_ddoc(table: str) -> str:
@@ -199,6 +201,12 @@ class Catalog:
             index.mango_fields, index.name, index_ddoc(index.table), None
         )
         self.invalidate()
+
+    def ensure_type_index(self) -> Io[None]:
+        """Create the database-wide index on ``type`` (creating an existing one is a no-op)."""
+        if not any(i.fields == (TYPE_FIELD,) for i in (yield from self.mango_indexes())):
+            yield self._client._create_index([TYPE_FIELD], "type", TYPE_INDEX_DDOC, None)
+            self.invalidate()
 
     def drop_index(self, name: str, table: str | None = None) -> Io[bool]:
         for index in (yield from self.indexes()):
