@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .checkpoint import utcnow
 from .feed import Seq, decode_seq, encode_seq
 from .state import DEAD_LETTERS
-from .upsert import upsert_statement
+from .statements import upsert_statement
 
 __all__ = ["DeadLetter", "DeadLetterStore"]
 

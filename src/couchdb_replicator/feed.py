@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -85,9 +85,12 @@ def _since_param(seq: Seq) -> str:
     return seq if isinstance(seq, str) else json.dumps(seq)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One row of the feed: the winning revision of a document (None doc: not included)."""
+class Change(NamedTuple):
+    """One row of the feed: the winning revision of a document (None doc: not included).
+
+    A tuple, not a dataclass: a backfill makes one per document, and tuples are built
+    several times faster.
+    """
 
     id: str
     rev: str | None
@@ -97,13 +100,13 @@ class Change:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Change:
-        changes = row.get("changes") or [{}]
+        changes = row.get("changes")
         return cls(
-            id=row["id"],
-            rev=changes[0].get("rev"),
-            seq=row.get("seq"),
-            deleted=bool(row.get("deleted")),
-            doc=row.get("doc"),
+            row["id"],
+            changes[0].get("rev") if changes else None,
+            row.get("seq"),
+            bool(row.get("deleted")),
+            row.get("doc"),
         )
 
 

@@ -39,8 +39,8 @@ from sqlalchemy_couchdb.mapping import ID_COLUMN, REV_COLUMN, document_to_row
 from .checkpoint import utcnow
 from .errors import ConfigurationError, ReplicatorError
 from .state import ID_LENGTH, REV_LENGTH, STATE_PREFIX, TABLES
+from .statements import CompiledDelete, CompiledUpsert, upsert_statement
 from .targets import Target
-from .upsert import upsert_statement
 from .values import Converter, PoisonValue, converter_for, json_text
 
 __all__ = [
@@ -188,17 +188,36 @@ class ColumnSlot:
     kind: Kind | None = None  # None: a declared (or foreign) column that never widens
 
 
+#: (parameter position, document field, converter, bind processor) for one field.
+_Step = tuple[int, str, Converter | None, Any]
+#: How the documents with one set of keys become rows: the steps, and the fields
+#: that have no column.
+_Plan = tuple[list[_Step], list[str]]
+_PLAN_CACHE_LIMIT = 10_000
+
+
 @dataclass
 class TableShape:
-    """A table of the copy as the sink uses it: its columns by field name."""
+    """A table of the copy as the sink uses it: its columns by field name.
+
+    :meth:`row` turns a document into the parameter row of the compiled upsert. Which of
+    a document's keys are fields is decided by :func:`~sqlalchemy_couchdb.mapping.
+    document_to_row` once per distinct key set (documents of one type nearly always share
+    it), so most documents cost a dict lookup and one step per field.
+    """
 
     table: sa.Table
     slots: dict[str, ColumnSlot]
     id_key: str
     id_convert: Converter | None
     rev_key: str | None
-    _template: dict[str, Any] = field(default_factory=dict)
-    _upsert: Any = None
+    dialect: sa.engine.Dialect
+    _upsert: CompiledUpsert | None = None
+    _delete: CompiledDelete | None = None
+    _plans: dict[tuple[str, ...], _Plan] = field(default_factory=dict)
+    _blank: list[Any] = field(default_factory=list)
+    _id_pos: int = 0
+    _rev_pos: int | None = None
     _dropped_logged: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -210,48 +229,83 @@ class TableShape:
 
     def refresh(self) -> None:
         """Recompute what depends on the column set (after a column was added)."""
-        self._template = dict.fromkeys(c.key for c in self.table.columns)
-        self._upsert = None
+        up = self._upsert = CompiledUpsert.build(
+            self.dialect, self.table, [self.table.c[self.id_key].name]
+        )
+        self._delete = CompiledDelete(self.dialect, self.table, self.id_key)
+        self._plans = {}
+        # What a column holds when the document lacks the field: NULL, through the
+        # column's bind processor as SQLAlchemy would send it.
+        self._blank = [None if p is None else p(None) for p in up.processors]
+        self._id_pos = up.keys.index(self.id_key)
+        self._rev_pos = up.keys.index(self.rev_key) if self.rev_key is not None else None
 
-    def upsert(self, dialect: sa.engine.Dialect) -> Any:
-        if self._upsert is None:
-            self._upsert = upsert_statement(dialect, self.table, [self.table.c[ID_COLUMN].name])
+    @property
+    def upsert(self) -> CompiledUpsert:
+        assert self._upsert is not None
         return self._upsert
 
-    def row(self, doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """The row for a document, and the names of fields that have no column.
+    @property
+    def delete(self) -> CompiledDelete:
+        assert self._delete is not None
+        return self._delete
 
-        Raises :class:`PoisonValue` for a value its column cannot hold, and
-        :class:`KindMismatch` (with ``.field``) when an inferred column must widen.
-        """
-        row = dict(self._template)
-        doc_id = doc["_id"]
-        row[self.id_key] = self.id_convert(doc_id) if self.id_convert else doc_id
-        if self.rev_key is not None:
-            row[self.rev_key] = doc.get("_rev")
+    def _plan(self, doc: Mapping[str, Any], signature: tuple[str, ...]) -> _Plan:
+        up = self.upsert
+        position = {key: i for i, key in enumerate(up.keys)}
+        steps: list[_Step] = []
         missing: list[str] = []
-        for name, value in document_to_row(doc).items():
+        for name in document_to_row(doc):
             if name in (ID_COLUMN, REV_COLUMN):
                 continue
             slot = self.slots.get(name)
             if slot is None:
                 missing.append(name)
                 continue
-            if value is None:
-                continue
-            if slot.convert is None:
-                row[slot.key] = value
-                continue
-            try:
-                row[slot.key] = slot.convert(value)
-            except PoisonValue as exc:
-                exc.field = name  # type: ignore[attr-defined]
-                if not isinstance(exc, KindMismatch):
-                    exc.args = (f"field {name!r}: {exc}",)
-                raise
+            pos = position[slot.key]
+            steps.append((pos, name, slot.convert, up.processors[pos]))
         # A top-level "id" or "rev" field cannot be a column: those names hold _id and _rev.
         missing.extend(name for name in (ID_COLUMN, REV_COLUMN) if name in doc)
-        return row, missing
+        if len(self._plans) >= _PLAN_CACHE_LIMIT:
+            self._plans.clear()
+        plan = self._plans[signature] = (steps, missing)
+        return plan
+
+    def row(self, doc: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[str]]:
+        """The upsert's parameter row for a document, and its fields that have no column.
+
+        Raises :class:`PoisonValue` for a value its column cannot hold, and
+        :class:`KindMismatch` (with ``.field``) when an inferred column must widen.
+        """
+        signature = tuple(doc)
+        plan = self._plans.get(signature)
+        if plan is None:
+            plan = self._plan(doc, signature)
+        steps, missing = plan
+        values = self._blank.copy()
+        name = ID_COLUMN
+        try:
+            doc_id = doc["_id"]
+            values[self._id_pos] = self.id_convert(doc_id) if self.id_convert else doc_id
+            if self._rev_pos is not None:
+                values[self._rev_pos] = doc.get("_rev")
+            for pos, name, convert, process in steps:
+                value = doc[name]
+                if value is None:
+                    continue
+                if convert is not None:
+                    value = convert(value)
+                values[pos] = value if process is None else process(value)
+        except PoisonValue as exc:
+            exc.field = name  # type: ignore[attr-defined]
+            if not isinstance(exc, KindMismatch):
+                exc.args = (f"field {name!r}: {exc}",)
+            raise
+        return tuple(values), missing
+
+    def as_mapping(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """A parameter row by column key (for tests and messages)."""
+        return dict(zip(self.upsert.keys, row, strict=True))
 
     def note_dropped(self, names: Iterable[str]) -> None:
         for name in names:
@@ -354,6 +408,7 @@ class MetadataSchema(Schema):
                 id_key=id_col.key,
                 id_convert=converter_for(id_col.type, dialect),
                 rev_key=rev_col.key if rev_col is not None else None,
+                dialect=dialect,
             )
 
 
@@ -471,6 +526,7 @@ class InferredSchema(Schema):
             id_key=ID_COLUMN,
             id_convert=converter_for(table.c[ID_COLUMN].type, self.target.engine.dialect),
             rev_key=REV_COLUMN,
+            dialect=self.target.engine.dialect,
         )
         self.tables[name] = shape
         return shape

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,7 +53,6 @@ TARGET_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
-_IN_CHUNK = 1000
 _HEALTH_TIMEOUT = 15.0
 
 Action = Literal["upsert", "delete", "skip_untyped", "skip_unmapped", "poison"]
@@ -79,12 +78,12 @@ class BatchResult:
     change_by_change: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     change: Change
     action: Action
     table: str | None = None
-    row: dict[str, Any] | None = None
+    row: tuple[Any, ...] | None = None
     error: str | None = None
     dropped: int = 0
 
@@ -98,6 +97,7 @@ class Sink:
         self.source = source
         self.checkpoints = CheckpointStore(source)
         self.dead_letters = DeadLetterStore(source)
+        self._copied_types: set[str] = set()
 
     async def start(self) -> Checkpoint:
         """Create the state tables and the copy's tables; the checkpoint to resume from."""
@@ -121,11 +121,17 @@ class Sink:
         table = table_of(doc)
         if table is None:
             return _Item(change, "skip_untyped")
+        if table in self._copied_types:
+            return _Item(change, "upsert", table=table)
         problem = self.schema.problem_with_type(table)
         if problem is not None:
             return _Item(change, "poison", table=table, error=problem)
         if not self.schema.copies(table):
             return _Item(change, "skip_unmapped", table=table)
+        if table in self.schema.tables:
+            # Its table exists: the verdict cannot change any more (a backfill asks
+            # this once per document, with a handful of distinct types).
+            self._copied_types.add(table)
         return _Item(change, "upsert", table=table)
 
     async def _plan(self, changes: Sequence[Change]) -> list[_Item]:
@@ -235,7 +241,7 @@ class Sink:
         """Delete, upsert and (un)dead-letter ``items`` in the open transaction."""
         counts = result.counts
         destination: dict[str, str | None] = {}
-        rows: dict[str, list[dict[str, Any]]] = {}
+        rows: dict[str, list[tuple[Any, ...]]] = {}
         letters: list[DeadLetter] = []
         for item in items:
             change = item.change
@@ -265,10 +271,11 @@ class Sink:
                 letters.append(letter)
         for name, shape in self.schema.tables.items():
             elsewhere = [doc_id for doc_id, table in destination.items() if table != name]
-            await _delete_ids(conn, shape.table, elsewhere)
+            for sql, parameters in shape.delete.batches(elsewhere):
+                await conn.exec_driver_sql(sql, parameters)
         for name, table_rows in rows.items():
-            shape = self.schema.tables[name]
-            await conn.execute(shape.upsert(conn.dialect), table_rows)
+            upsert = self.schema.tables[name].upsert
+            await conn.exec_driver_sql(upsert.sql, upsert.parameters(table_rows))
         added = await self.dead_letters.add(conn, letters)
         cleared = await self.dead_letters.clear(
             conn, (i.change.id for i in items if i.action != "poison")
@@ -339,12 +346,3 @@ class Sink:
             raise TargetUnavailable(
                 f"the target {self.target.display} is unavailable: {brief_error(cause)}"
             ) from cause
-
-
-async def _delete_ids(conn: AsyncConnection, table: sa.Table, ids: Iterable[str]) -> None:
-    pending = list(ids)
-    id_column = table.c["id"]
-    for start in range(0, len(pending), _IN_CHUNK):
-        await conn.execute(
-            sa.delete(table).where(id_column.in_(pending[start : start + _IN_CHUNK]))
-        )

@@ -41,6 +41,9 @@ def people(kind: str, n: int, start: int = 0) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.parametrize(
+    "target_url", ["sqlite", "postgresql", "mariadb", "psycopg"], indirect=True
+)
 async def test_backfill_updates_deletes_and_type_changes(
     couch: Couch, copy: Copy, couchdb_url: str, target_url: str
 ) -> None:

@@ -38,10 +38,12 @@ def target_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) ->
     """The URL handed to the replicator: the sync forms users type."""
     if kind == "sqlite":
         return f"sqlite:///{tmp_path}/copy.db"
-    if kind == "postgresql":
+    if kind in ("postgresql", "psycopg"):
         url = sa.make_url(request.getfixturevalue("postgresql_url"))
-        # postgresql:// is what users type; the replicator maps it to asyncpg.
-        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # postgresql:// is what users type; the replicator maps it to asyncpg. psycopg
+        # (async) is kept when named, and takes named parameters: a second code path.
+        driver = "postgresql" if kind == "postgresql" else "postgresql+psycopg"
+        return url.set(drivername=driver).render_as_string(hide_password=False)
     url = sa.make_url(request.getfixturevalue("mariadb_url"))
     return url.set(drivername="mysql").render_as_string(hide_password=False)
 

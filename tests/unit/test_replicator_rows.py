@@ -30,13 +30,14 @@ def declared_shape() -> TableShape:
         id_key="id",
         id_convert=converter_for(table.c.id.type, dialect),
         rev_key="rev",
+        dialect=dialect,
     )
 
 
 def test_row_maps_id_rev_and_fields_and_nulls_missing_ones() -> None:
     shape = declared_shape()
     row, missing = shape.row({"_id": "u1", "_rev": "1-a", "type": "user", "name": "Ann"})
-    assert row == {"id": "u1", "rev": "1-a", "name": "Ann", "years": None}
+    assert shape.as_mapping(row) == {"id": "u1", "rev": "1-a", "name": "Ann", "years": None}
     assert missing == []
 
 
@@ -53,7 +54,7 @@ def test_fields_without_a_column_are_reported_and_metadata_is_ignored() -> None:
             "id": "not the id",  # a top-level "id" field cannot be the id column
         }
     )
-    assert row["id"] == "u1" and row["years"] == 3
+    assert shape.as_mapping(row)["id"] == "u1" and shape.as_mapping(row)["years"] == 3
     assert sorted(missing) == ["id", "nick"]
 
 
@@ -81,8 +82,48 @@ def test_inferred_columns_ask_to_widen_instead_of_poisoning() -> None:
         id_key="id",
         id_convert=None,
         rev_key="rev",
+        dialect=sqlite.dialect(),
     )
-    assert shape.row({"_id": "a", "_rev": "1", "n": 2})[0]["n"] == 2
+    assert shape.as_mapping(shape.row({"_id": "a", "_rev": "1", "n": 2})[0])["n"] == 2
     with pytest.raises(KindMismatch) as info:
         shape.row({"_id": "a", "_rev": "1", "n": "two"})
     assert getattr(info.value, "field", None) == "n"
+
+
+def test_documents_with_other_key_sets_get_their_own_plan() -> None:
+    shape = declared_shape()
+    a, _ = shape.row({"_id": "u1", "_rev": "1-a", "name": "A", "age": 1})
+    b, missing = shape.row({"_id": "u2", "_rev": "1-b", "age": 2, "extra": 0, "name": "B"})
+    c, _ = shape.row({"_id": "u3", "_rev": "1-c"})
+    assert shape.as_mapping(a) == {"id": "u1", "rev": "1-a", "name": "A", "years": 1}
+    assert shape.as_mapping(b) == {"id": "u2", "rev": "1-b", "name": "B", "years": 2}
+    assert missing == ["extra"]
+    assert shape.as_mapping(c) == {"id": "u3", "rev": "1-c", "name": None, "years": None}
+
+
+def test_bind_processors_are_applied_like_sqlalchemy_would() -> None:
+    table = sa.Table(
+        "j",
+        sa.MetaData(),
+        sa.Column("id", sa.String(10), primary_key=True),
+        sa.Column("rev", sa.String(10)),
+        sa.Column("data", sa.JSON(none_as_null=True)),
+        sa.Column("plain_json", sa.JSON()),
+    )
+    dialect = sqlite.dialect()
+    shape = TableShape(
+        table=table,
+        slots={
+            "data": ColumnSlot("data", "data", None),
+            "plain_json": ColumnSlot("plain_json", "plain_json", None),
+        },
+        id_key="id",
+        id_convert=None,
+        rev_key="rev",
+        dialect=dialect,
+    )
+    row = shape.as_mapping(shape.row({"_id": "a", "_rev": "1", "data": {"k": [1]}})[0])
+    assert row["data"] == '{"k": [1]}'
+    # A missing field goes through the processor too: JSON() without none_as_null
+    # stores the JSON text 'null', as SQLAlchemy itself would.
+    assert row["plain_json"] == "null"
