@@ -38,7 +38,7 @@ from sqlalchemy_couchdb.mapping import ID_COLUMN, REV_COLUMN, document_to_row
 
 from .checkpoint import utcnow
 from .errors import ConfigurationError, ReplicatorError
-from .state import ID_LENGTH, REV_LENGTH, STATE_PREFIX, TABLES
+from .state import REV_LENGTH, STATE_PREFIX, TABLES, id_type
 from .statements import CompiledDelete, CompiledUpsert, upsert_statement
 from .targets import Target
 from .values import Converter, PoisonValue, converter_for, json_text
@@ -494,7 +494,7 @@ class InferredSchema(Schema):
 
     def _base_columns(self) -> list[sa.Column[Any]]:
         return [
-            sa.Column(ID_COLUMN, sa.String(ID_LENGTH), primary_key=True),
+            sa.Column(ID_COLUMN, id_type(), primary_key=True),
             sa.Column(REV_COLUMN, sa.String(REV_LENGTH), nullable=True),
         ]
 

@@ -70,12 +70,30 @@ class Batch:
 
 
 @dataclass
+class _Written:
+    """What one transaction did, counted only once it committed."""
+
+    counts: BatchCounts = field(default_factory=BatchCounts)
+    letters: list[DeadLetter] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+
+
+@dataclass
 class BatchResult:
     counts: BatchCounts
     dead_letters: list[DeadLetter] = field(default_factory=list)
     cleared: int = 0
     seconds: float = 0.0
     change_by_change: bool = False
+    added: list[str] = field(default_factory=list)
+    cleared_ids: list[str] = field(default_factory=list)
+
+    def merge(self, written: _Written) -> None:
+        self.counts.add(written.counts)
+        self.dead_letters.extend(written.letters)
+        self.added.extend(written.added)
+        self.cleared_ids.extend(written.cleared)
 
 
 @dataclass(slots=True)
@@ -213,10 +231,11 @@ class Sink:
         result = BatchResult(counts=BatchCounts())
         try:
             async with self.target.engine.begin() as conn:
-                added, cleared = await self._write(conn, items, batch.seq, result)
+                written = await self._write(conn, items, batch.seq)
                 await self.checkpoints.advance(
-                    conn, batch.seq, result.counts, caught_up=batch.caught_up
+                    conn, batch.seq, written.counts, caught_up=batch.caught_up
                 )
+            result.merge(written)
         except TARGET_ERRORS as exc:
             await self._require_healthy(exc)
             log.warning(
@@ -225,24 +244,23 @@ class Sink:
                 brief_error(exc),
             )
             result = BatchResult(counts=BatchCounts(), change_by_change=True)
-            added, cleared = await self._write_singly(items, batch, result)
-        self.dead_letters.committed(added, cleared)
-        result.cleared = len(cleared)
+            await self._write_singly(items, batch, result)
+        self.dead_letters.committed(result.added, result.cleared_ids)
+        result.cleared = len(result.cleared_ids)
         result.seconds = time.perf_counter() - started
         return result
 
     async def _write(
-        self,
-        conn: AsyncConnection,
-        items: Sequence[_Item],
-        batch_seq: Seq,
-        result: BatchResult,
-    ) -> tuple[list[str], list[str]]:
-        """Delete, upsert and (un)dead-letter ``items`` in the open transaction."""
-        counts = result.counts
+        self, conn: AsyncConnection, items: Sequence[_Item], batch_seq: Seq
+    ) -> _Written:
+        """Delete, upsert and (un)dead-letter ``items`` in the open transaction.
+
+        Returns what was done; the caller counts it once the transaction committed.
+        """
+        written = _Written()
+        counts = written.counts
         destination: dict[str, str | None] = {}
         rows: dict[str, list[tuple[Any, ...]]] = {}
-        letters: list[DeadLetter] = []
         for item in items:
             change = item.change
             if item.action == "upsert" and item.row is not None:
@@ -261,14 +279,7 @@ class Sink:
                 counts.skipped_unmapped += 1
             else:
                 counts.dead_lettered += 1
-                letter = DeadLetter(
-                    id=change.id,
-                    rev=change.rev,
-                    seq=change.seq if change.seq is not None else batch_seq,
-                    table=item.table,
-                    error=item.error or "unknown error",
-                )
-                letters.append(letter)
+                written.letters.append(self._letter(item, batch_seq))
         for name, shape in self.schema.tables.items():
             elsewhere = [doc_id for doc_id, table in destination.items() if table != name]
             for sql, parameters in shape.delete.batches(elsewhere):
@@ -276,54 +287,58 @@ class Sink:
         for name, table_rows in rows.items():
             upsert = self.schema.tables[name].upsert
             await conn.exec_driver_sql(upsert.sql, upsert.parameters(table_rows))
-        added = await self.dead_letters.add(conn, letters)
-        cleared = await self.dead_letters.clear(
+        written.added = await self.dead_letters.add(conn, written.letters)
+        written.cleared = await self.dead_letters.clear(
             conn, (i.change.id for i in items if i.action != "poison")
         )
-        result.dead_letters.extend(letters)
-        return added, cleared
+        return written
+
+    @staticmethod
+    def _letter(item: _Item, batch_seq: Seq) -> DeadLetter:
+        change = item.change
+        return DeadLetter(
+            id=change.id,
+            rev=change.rev,
+            seq=change.seq if change.seq is not None else batch_seq,
+            table=item.table,
+            error=item.error or "unknown error",
+        )
 
     async def _write_singly(
         self, items: Sequence[_Item], batch: Batch, result: BatchResult
-    ) -> tuple[list[str], list[str]]:
+    ) -> None:
         """Each change in its own transaction; one the target refuses is a dead letter.
 
         A crash in here replays the whole batch from the unchanged checkpoint: every
         step is idempotent, so that is harmless.
         """
-        added: list[str] = []
-        cleared: list[str] = []
+        engine = self.target.engine
         for item in items:
             try:
-                async with self.target.engine.begin() as conn:
-                    a, c = await self._write(conn, [item], batch.seq, result)
+                async with engine.begin() as conn:
+                    written = await self._write(conn, [item], batch.seq)
             except TARGET_ERRORS as exc:
                 await self._require_healthy(exc)
-                self._uncount(result.counts, item)
                 item.action, item.row = "poison", None
-                item.error = f"the target refused the row: {brief_error(exc)}"
-                async with self.target.engine.begin() as conn:
-                    a, c = await self._write(conn, [item], batch.seq, result)
-            added.extend(a)
-            cleared.extend(c)
-        async with self.target.engine.begin() as conn:
+                item.error = f"the target refused the change: {brief_error(exc)}"
+                try:
+                    # Its rows go too: the copy holds no stale version of a dead letter.
+                    async with engine.begin() as conn:
+                        written = await self._write(conn, [item], batch.seq)
+                except TARGET_ERRORS as again:
+                    # Even removing its old rows fails (say, a foreign key refers to
+                    # them): keep them and record why.
+                    await self._require_healthy(again)
+                    written = _Written()
+                    written.counts.dead_lettered = 1
+                    written.letters.append(self._letter(item, batch.seq))
+                    async with engine.begin() as conn:
+                        written.added = await self.dead_letters.add(conn, written.letters)
+            result.merge(written)
+        async with engine.begin() as conn:
             await self.checkpoints.advance(
                 conn, batch.seq, result.counts, caught_up=batch.caught_up
             )
-        return added, cleared
-
-    @staticmethod
-    def _uncount(counts: BatchCounts, item: _Item) -> None:
-        # _write counted the item before the transaction failed; it did not happen.
-        if item.action == "upsert" and item.row is not None:
-            counts.upserted -= 1
-            counts.fields_dropped -= item.dropped
-        elif item.action == "delete":
-            counts.deleted -= 1
-        elif item.action == "skip_untyped":
-            counts.skipped_untyped -= 1
-        elif item.action == "skip_unmapped":
-            counts.skipped_unmapped -= 1
 
     async def mark_caught_up(self) -> None:
         async with self.target.engine.begin() as conn:

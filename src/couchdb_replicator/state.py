@@ -16,6 +16,7 @@ import hashlib
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sqlalchemy_couchdb.dbapi import ConnectionSettings
@@ -29,6 +30,7 @@ __all__ = [
     "STATE_PREFIX",
     "TABLES",
     "create_state_tables",
+    "id_type",
     "source_key",
 ]
 
@@ -40,6 +42,18 @@ STATE_PREFIX = "couchdb_replicator_"
 ID_LENGTH = 512
 REV_LENGTH = 100
 _SOURCE_LENGTH = 255
+
+
+def id_type() -> sa.types.TypeEngine[str]:
+    """The type of a column holding CouchDB ids: case-sensitive everywhere.
+
+    MySQL's default collations ignore case, so ``Doc`` and ``doc`` would be one primary key
+    there; ``utf8mb4_bin`` (on MySQL and MariaDB alike) compares them as CouchDB does.
+    """
+    return sa.String(ID_LENGTH).with_variant(
+        mysql.VARCHAR(ID_LENGTH, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
 
 STATE_METADATA = sa.MetaData()
 
@@ -64,7 +78,7 @@ DEAD_LETTERS = sa.Table(
     f"{STATE_PREFIX}dead_letters",
     STATE_METADATA,
     sa.Column("source", sa.String(_SOURCE_LENGTH), primary_key=True),
-    sa.Column("id", sa.String(ID_LENGTH), primary_key=True),
+    sa.Column("id", id_type(), primary_key=True),
     sa.Column("rev", sa.String(REV_LENGTH), nullable=True),
     sa.Column("seq", sa.Text, nullable=True),
     sa.Column("table_name", sa.String(255), nullable=True),

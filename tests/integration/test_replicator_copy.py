@@ -148,6 +148,9 @@ async def test_awkward_field_names_and_types(
                 "id": "shadow",
             },
             {"_id": "x2", "type": "t" * 70, "v": 1},  # cannot be a table on PG/MySQL
+            # Ids differ by case only (MySQL's default collation would merge them).
+            {"_id": "Case", "type": kind, "v": "upper 😀"},
+            {"_id": "case", "type": kind, "v": "lower"},
         ]
     )
     summary = await replicate_async(couchdb_url, target_url)
@@ -163,6 +166,7 @@ async def test_awkward_field_names_and_types(
     assert row["a b"] == 1 and row["naïve"] == "ü"
     assert row.get("%p", "percent") == "percent"
     assert row["id"] == "x1"
+    assert rows["Case"]["v"] == "upper 😀" and rows["case"]["v"] == "lower"
     # "id"; the long name on PostgreSQL and MySQL; "%p" on MySQL.
     dropped = 1 + (copy.backend != "sqlite") + (copy.backend == "mysql")
     assert summary.counts.fields_dropped == dropped
@@ -282,3 +286,38 @@ async def test_declared_table_missing_columns_is_a_clear_error(
     )
     with pytest.raises(ReplicatorError, match="lacks column"):
         await replicate_async(couchdb_url, target_url, metadata=md)
+
+
+@pytest.mark.parametrize("target_url", ["postgresql", "mariadb"], indirect=True)
+async def test_a_deletion_the_target_refuses_is_a_dead_letter_not_a_crash(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """A foreign key between declared tables refuses the parent's deletion."""
+    parents, children = unique_type("parent"), unique_type("child")
+    copy.extra_tables |= {parents, children}
+    md = sa.MetaData()
+    sa.Table(
+        parents,
+        md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+    )
+    sa.Table(
+        children,
+        md,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("parent", sa.String(64), sa.ForeignKey(f"{parents}.id")),
+    )
+    couch.bulk([{"_id": "p1", "type": parents}, {"_id": "p2", "type": parents}])
+    couch.bulk([{"_id": "c1", "type": children, "parent": "p1"}])
+    await replicate_async(couchdb_url, target_url, metadata=md)
+    couch.delete("p1")
+    couch.delete("p2")
+    summary = await replicate_async(couchdb_url, target_url, metadata=md)
+    assert summary.counts.deleted == 1 and summary.counts.dead_lettered == 1
+    assert set(copy.dead_letters()) == {"p1"}
+    assert "refused" in copy.dead_letters()["p1"].error
+    assert set(copy.rows(parents)) == {"p1"}  # kept: its child still refers to it
+    with copy.engine.begin() as conn:  # drop the child first: the FK orders the cleanup
+        sa.Table(children, sa.MetaData()).drop(conn)
