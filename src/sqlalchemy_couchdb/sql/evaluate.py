@@ -31,6 +31,7 @@ from .expressions import (
     Expr,
     Func,
     InList,
+    IsBool,
     IsNull,
     Like,
     Literal,
@@ -554,6 +555,9 @@ def compile_expr(node: Expr) -> Compiled:
             return t if t is None or not negated else not t
 
         return _lift(truth, compile_expr(node.operand))
+    if isinstance(node, IsBool):
+        value, negated = node.value, node.negated
+        return _lift(lambda v: (_truth(v) is value) != negated, compile_expr(node.operand))
     if isinstance(node, And | Or):
         return _compile_junction([compile_expr(i) for i in node.items], isinstance(node, And))
     if isinstance(node, InList):

@@ -23,6 +23,7 @@ __all__ = [
     "Expr",
     "Func",
     "InList",
+    "IsBool",
     "IsNull",
     "Like",
     "Literal",
@@ -214,6 +215,18 @@ class Truth(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class IsBool(Expr):
+    """``x IS [NOT] TRUE/FALSE``: a truth test that is never unknown (NULL IS TRUE is false)."""
+
+    operand: Expr
+    value: bool
+    negated: bool = False
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, slots=True)
 class And(Expr):
     items: tuple[Expr, ...]
 
@@ -239,7 +252,7 @@ class Not(Expr):
         return (self.operand,)
 
 
-PREDICATES = (Compare, NullSafeEq, InList, Like, IsNull, Truth, And, Or, Not)
+PREDICATES = (Compare, NullSafeEq, InList, Like, IsNull, IsBool, Truth, And, Or, Not)
 
 
 def walk(node: Expr) -> Iterator[Expr]:
@@ -300,6 +313,8 @@ def nnf(node: Expr, negate: bool = False) -> Expr:
         return IsNull(node.operand, not node.negated)
     if isinstance(node, Truth):
         return Truth(node.operand, not node.negated)
+    if isinstance(node, IsBool):
+        return IsBool(node.operand, node.value, not node.negated)
     if isinstance(node, Literal):
         return Literal(None if node.value is None else not node.value)
     return Truth(node, negated=True)
@@ -335,7 +350,12 @@ def null_rejected(node: Expr) -> frozenset[str]:
         if node.negated and not node.items:
             return frozenset()  # x NOT IN () is TRUE even for NULL
         return frozenset(_direct_columns(node))
-    if isinstance(node, IsNull) and node.negated and isinstance(node.operand, Column):
+    # x IS NOT NULL, x IS TRUE and x IS FALSE are false for NULL.
+    if (
+        isinstance(node, IsNull | IsBool)
+        and isinstance(node.operand, Column)
+        and node.negated == isinstance(node, IsNull)
+    ):
         return frozenset({node.operand.field})
     return frozenset()
 

@@ -32,6 +32,7 @@ from .expressions import (
     Expr,
     Func,
     InList,
+    IsBool,
     IsNull,
     Like,
     Literal,
@@ -666,6 +667,8 @@ class _Translator:
         if isinstance(node, exp.Is):
             if isinstance(node.expression, exp.Null):
                 return IsNull(self.expr(node.this))
+            if isinstance(node.expression, exp.Boolean):  # a truth test, as in SQLite/PG
+                return IsBool(self.expr(node.this), bool(node.expression.this))
             return NullSafeEq(self.expr(node.this), self.expr(node.expression))
         if isinstance(node, exp.In):
             return self._in(node)

@@ -105,15 +105,24 @@ class SelectPlan:
             return None
         return tuple(o.name for o in self.output)
 
-    def bind(self, params: Params = None, indexes: Sequence[MangoIndex] = ()) -> BoundSelect:
-        """Bind parameters and choose the requests, given the indexes that exist."""
+    def bind(
+        self,
+        params: Params = None,
+        indexes: Sequence[MangoIndex] = (),
+        *,
+        integer_id: bool = False,
+    ) -> BoundSelect:
+        """Bind parameters and choose the requests, given the indexes that exist.
+
+        ``integer_id``: the table's ``id`` column is INTEGER, so ``_id`` holds decimal
+        text that the caller turns into ints before feeding documents to the run.
+        """
         vals = self.parameters.bind(params)
         c = self._compiled
         limit = _count(c.limit, vals, "LIMIT")
         offset = _count(c.offset, vals, "OFFSET") or 0
-        return BoundSelect(
-            self, vals, limit, offset, *_strategy(self, vals, limit, offset, indexes)
-        )
+        strategy = _strategy(self, vals, limit, offset, indexes, integer_id)
+        return BoundSelect(self, vals, limit, offset, *strategy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +131,7 @@ class _Compiled:
 
     where: Compiled | None
     server: Callable[[Vals], ServerCondition]
+    server_integer_id: Callable[[Vals], ServerCondition]
     output: tuple[Compiled | None, ...]
     order: tuple[Compiled, ...]
     aggregate_args: tuple[Compiled | None, ...]
@@ -134,6 +144,7 @@ class _Compiled:
         return cls(
             where=compile_expr(plan.where) if plan.where is not None else None,
             server=compile_selector(plan.where),
+            server_integer_id=compile_selector(plan.where, integer_id=True),
             output=tuple(compile_expr(o.expr) if o.expr is not None else None for o in plan.output),
             order=tuple(compile_expr(t.expr) for t in plan.order),
             aggregate_args=tuple(
@@ -165,13 +176,19 @@ _STREAM, _SORT, _MERGE, _AGGREGATE = "stream", "sort", "merge", "aggregate"
 
 
 def _strategy(
-    plan: SelectPlan, vals: Vals, limit: int | None, offset: int, indexes: Sequence[MangoIndex]
+    plan: SelectPlan,
+    vals: Vals,
+    limit: int | None,
+    offset: int,
+    indexes: Sequence[MangoIndex],
+    integer_id: bool,
 ) -> tuple[tuple[FindRequest, ...], str, int]:
     """``(requests, run kind, offset left to the client)``."""
     kind = _AGGREGATE if plan.aggregates else _SORT if plan.order else _STREAM
     if plan.table is None or limit == 0:
         return (), kind, offset
-    cond = plan._compiled.server(vals)
+    c = plan._compiled
+    cond = (c.server_integer_id if integer_id else c.server)(vals)
     if not isinstance(cond.conjuncts, list):
         return (), kind, offset  # the WHERE is never TRUE
     base = [{TYPE_FIELD: {"$eq": plan.table}}, *cond.conjuncts]
@@ -189,6 +206,8 @@ def _strategy(
         return (FindRequest(selector, fields, use_index=use, skip=offset, limit=limit),), kind, 0
 
     keys = _sort_keys(plan)
+    if keys is not None and integer_id and "_id" in keys:
+        keys = None  # the server would sort the ids as text: "10" < "9"
     choice = (
         None
         if keys is None
@@ -277,6 +296,8 @@ class _Sink:
 
     def push(self, row: Any) -> bool:
         """Add a row; False once LIMIT is met."""
+        if self.remaining is not None and self.remaining <= 0:
+            return False
         if self.seen is not None:
             key = tuple([distinct_key(v) for v in row])
             if key in self.seen:

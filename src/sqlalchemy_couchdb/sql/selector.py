@@ -25,6 +25,9 @@ Rules kept on purpose (see COUCHDB-SERVERS.md):
   to ``[\\s\\S]*`` because CouchDB's PCRE matches bytes, not characters).
 * A dict or list parameter is never sent at all: it is compared on the client only, so
   a value such as ``{"$gt": ""}`` can never act as an operator.
+* ``_id`` is text. A table whose ``id`` column is INTEGER stores it as canonical decimal
+  text (:func:`..mapping.encode_integer_id`) and the cursor reads it back as an int, so
+  there numbers become ids and ranges are left to the client (``"10" < "9"`` as text).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..mapping import decode_integer_id, encode_integer_id
 from .evaluate import ConstFn, compile_expr
 from .expressions import (
     MIRRORED_COMPARISON,
@@ -41,6 +45,7 @@ from .expressions import (
     Compare,
     Expr,
     InList,
+    IsBool,
     IsNull,
     Like,
     NullSafeEq,
@@ -204,18 +209,39 @@ def _unique(values: list[Any]) -> list[Any]:
     return out
 
 
-def _eq(field: str, value: Any) -> tuple[Part, bool]:
+def _id_forms(values: list[Any], integer_id: bool) -> list[str]:
+    """The ``_id`` texts that equal one of the SQL values, on the client, after reading.
+
+    Text ids equal text only. Ids of an INTEGER ``id`` column read back as ints when they
+    are canonical decimal text: such an id equals the numbers of the same value, and any
+    other (non-canonical) id equals itself as text.
+    """
+    if not integer_id:
+        return [v for v in values if type(v) is str]
+    ids: list[str] = []
+    for v in values:
+        n = _number(v)
+        if n is not None:
+            if type(n) is int or n.is_integer():
+                ids.append(encode_integer_id(int(n)))
+        elif type(v) is str and decode_integer_id(v) is v:
+            ids.append(v)
+    return ids
+
+
+def _eq(field: str, value: Any, integer_id: bool = False) -> tuple[Part, bool]:
     if field == ID_FIELD:
-        return ([{field: {"$eq": value}}], True) if type(value) is str else _FALSE_EXACT
+        ids = _id_forms([value], integer_id)
+        return ([{field: {"$eq": ids[0]}}], True) if ids else _FALSE_EXACT
     values = _equivalents(value)
     if len(values) == 1:
         return [{field: {"$eq": value}}], True
     return [{field: {"$in": values}}], True
 
 
-def _in(field: str, values: list[Any]) -> tuple[Part, bool]:
+def _in(field: str, values: list[Any], integer_id: bool = False) -> tuple[Part, bool]:
     if field == ID_FIELD:
-        values = [v for v in values if type(v) is str]
+        values = _unique(_id_forms(values, integer_id))
     else:
         values = _unique([e for v in values for e in _equivalents(v)])
     if not values:
@@ -225,9 +251,9 @@ def _in(field: str, values: list[Any]) -> tuple[Part, bool]:
     return [{field: {"$in": values}}], True
 
 
-def _not_in(field: str, values: list[Any]) -> tuple[Part, bool]:
+def _not_in(field: str, values: list[Any], integer_id: bool = False) -> tuple[Part, bool]:
     if field == ID_FIELD:  # ids are never null, never arrays
-        ids = [v for v in values if type(v) is str]
+        ids = _unique(_id_forms(values, integer_id))
         return ([{field: {"$nin": ids}}] if ids else []), True
     listed = [*_unique([e for v in values for e in _equivalents(v)]), None]
     return [
@@ -259,15 +285,15 @@ def _range(field: str, op: str, value: Any) -> tuple[Part, bool]:
     return [{field: {"$gte": False, "$lte": n}}], not strict and both_in
 
 
-def _compare(field: str, op: str, value: Any) -> tuple[Part, bool]:
+def _compare(field: str, op: str, value: Any, integer_id: bool = False) -> tuple[Part, bool]:
     if value is None:
         return _FALSE_EXACT
     if type(value) is list or type(value) is dict:
         return _TRUE_INEXACT
     if op == "=":
-        return _eq(field, value)
+        return _eq(field, value, integer_id)
     if op == "!=":
-        return _not_in(field, [value])
+        return _not_in(field, [value], integer_id)
     return _range(field, op, value)
 
 
@@ -345,7 +371,7 @@ def _inexact(vals: Vals) -> tuple[Part, bool]:
     return _TRUE_INEXACT
 
 
-def _atom(node: Expr) -> Builder:
+def _atom(node: Expr, integer_id: bool) -> Builder:
     const = _const(node)
     if const is not None:
 
@@ -360,17 +386,19 @@ def _atom(node: Expr) -> Builder:
         field, get, mirrored = found
         if isinstance(node, Compare):
             op = MIRRORED_COMPARISON[node.op] if mirrored else node.op
-            return lambda vals: _compare(field, op, get(vals))
+            return lambda vals: _compare(field, op, get(vals), integer_id)
         negated = node.negated
 
         def null_safe(vals: Vals) -> tuple[Part, bool]:
             value = get(vals)
             if value is None:
                 return _is_null(field, negated)
-            return _TRUE_INEXACT if negated else _compare(field, "=", value)
+            return _TRUE_INEXACT if negated else _compare(field, "=", value, integer_id)
 
         return null_safe
-    if not isinstance(node, IsNull | InList | Like | Truth) or not isinstance(node.operand, Column):
+    if not isinstance(node, IsNull | IsBool | InList | Like | Truth) or not isinstance(
+        node.operand, Column
+    ):
         return _inexact
     field = node.operand.field
     if not is_server_field(field):
@@ -379,18 +407,22 @@ def _atom(node: Expr) -> Builder:
         negated = node.negated
         return lambda vals: _is_null(field, negated)
     if isinstance(node, InList):
-        return _in_list(field, node)
+        return _in_list(field, node, integer_id)
     if isinstance(node, Like):
         return _like_atom(field, node)
     if field == ID_FIELD:
         return _inexact
+    if isinstance(node, IsBool):
+        if node.negated:
+            return _inexact
+        node = Truth(node.operand, negated=not node.value)
     # Truth: TRUE, non-zero numbers (and text/arrays, which the client refuses) sort at
     # or above true; the falsy values are exactly false and 0.
     part: Part = [{field: {"$in": [False, 0]}}] if node.negated else [{field: {"$gte": True}}]
     return lambda vals: (part, False)
 
 
-def _in_list(field: str, node: InList) -> Builder:
+def _in_list(field: str, node: InList, integer_id: bool) -> Builder:
     getters = [_const(i) for i in node.items]
     present = [g for g in getters if g is not None]
     if len(present) != len(getters):
@@ -402,12 +434,12 @@ def _in_list(field: str, node: InList) -> Builder:
         if any(type(v) is list or type(v) is dict for v in values):
             return _TRUE_INEXACT
         if not negated:
-            return _in(field, [v for v in values if v is not None])
+            return _in(field, [v for v in values if v is not None], integer_id)
         if not values:
             return _TRUE_EXACT
         if any(v is None for v in values):
             return _FALSE_EXACT  # x NOT IN (…, NULL) is never TRUE
-        return _not_in(field, values)
+        return _not_in(field, values, integer_id)
 
     return in_list
 
@@ -436,8 +468,8 @@ def _is_null(field: str, negated: bool) -> tuple[Part, bool]:
     return ([not_null(field)] if negated else [null_or_missing(field)]), True
 
 
-def _junction(node: And | Or) -> Builder:
-    builders = [_build(i) for i in node.items]
+def _junction(node: And | Or, integer_id: bool) -> Builder:
+    builders = [_build(i, integer_id) for i in node.items]
     if isinstance(node, And):
 
         def both(vals: Vals) -> tuple[Part, bool]:
@@ -479,17 +511,22 @@ def _junction(node: And | Or) -> Builder:
     return either
 
 
-def _build(node: Expr) -> Builder:
+def _build(node: Expr, integer_id: bool) -> Builder:
     if isinstance(node, And | Or):
-        return _junction(node)
-    return _atom(node)
+        return _junction(node, integer_id)
+    return _atom(node, integer_id)
 
 
-def compile_selector(where: Expr | None) -> Callable[[Vals], ServerCondition]:
-    """Compile an NNF WHERE once; the result builds the server condition per binding."""
+def compile_selector(
+    where: Expr | None, *, integer_id: bool = False
+) -> Callable[[Vals], ServerCondition]:
+    """Compile an NNF WHERE once; the result builds the server condition per binding.
+
+    ``integer_id``: the table's ``id`` column is INTEGER (ids are decimal text).
+    """
     if where is None:
         return lambda vals: ServerCondition([], True)
-    build = _build(where)
+    build = _build(where, integer_id)
 
     def server_condition(vals: Vals) -> ServerCondition:
         part, exact = build(vals)

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dbapi.exceptions import DataError
-from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD
+from ..dbapi.exceptions import DataError, NotSupportedError
+from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, decode_integer_id, encode_integer_id
 from .collation import check_value
 from .evaluate import Compiled, RowFn, Vals, compile_expr
 from .expressions import Expr
@@ -70,23 +70,33 @@ class InsertPlan:
     def returning_columns(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.returning)
 
-    def documents(self, params: Params = None) -> list[dict[str, Any]]:
-        """The documents one parameter set inserts (``_id`` always set, ``type`` = table)."""
-        vals = self.parameters.bind(params)
-        return [self._document(row, vals) for row in self._values]
+    def documents(
+        self, params: Params = None, *, integer_id: bool = False
+    ) -> list[dict[str, Any]]:
+        """The documents one parameter set inserts (``_id`` always set, ``type`` = table).
 
-    def documents_many(self, param_sets: Iterable[Params]) -> list[dict[str, Any]]:
+        ``integer_id``: the table's ``id`` column is INTEGER; an int id is written as its
+        decimal text, and a row must give one (CouchDB cannot number rows).
+        """
+        vals = self.parameters.bind(params)
+        return [self._document(row, vals, integer_id) for row in self._values]
+
+    def documents_many(
+        self, param_sets: Iterable[Params], *, integer_id: bool = False
+    ) -> list[dict[str, Any]]:
         """``executemany``: the documents of every parameter set, in order."""
         out: list[dict[str, Any]] = []
         for params in param_sets:
-            out.extend(self.documents(params))
+            out.extend(self.documents(params, integer_id=integer_id))
         return out
 
     def returning_row(self, doc: Doc) -> tuple[Any, ...]:
         """The RETURNING row of a written document (the cursor sets its new ``_rev``)."""
         return tuple([f(doc) for f in self._returning_fns])
 
-    def _document(self, row: tuple[Compiled | None, ...], vals: Vals) -> dict[str, Any]:
+    def _document(
+        self, row: tuple[Compiled | None, ...], vals: Vals, integer_id: bool
+    ) -> dict[str, Any]:
         doc: dict[str, Any] = {"_id": None, TYPE_FIELD: self.table}
         for column, value in zip(self.columns, row, strict=True):
             if value is None:
@@ -95,7 +105,7 @@ class InsertPlan:
             v = check_value(value.const(vals), f"the value of column {column!r}")
             if column == ID_COLUMN:
                 if v is not None:
-                    doc["_id"] = _check_id(v)
+                    doc["_id"] = _check_integer_id(v) if integer_id else _check_id(v)
             elif column == REV_COLUMN:
                 if v is not None:
                     raise DataError(
@@ -104,6 +114,13 @@ class InsertPlan:
             else:
                 doc[column] = v
         if doc["_id"] is None:
+            if integer_id:
+                raise NotSupportedError(
+                    f"INSERT into {self.table}: column 'id' is INTEGER and no id was given; "
+                    "CouchDB cannot number rows (no autoincrement). Give each row its id, "
+                    "or declare id as String with server_default=FetchedValue() to get "
+                    "generated ids"
+                )
             doc["_id"] = new_id()
         return doc
 
@@ -116,6 +133,15 @@ def _check_id(value: Any) -> str:
             f"id {value!r} starts with '_': CouchDB reserves such ids (_design/, _local/)"
         )
     return value
+
+
+def _check_integer_id(value: Any) -> str:
+    """The ``_id`` of a row of a table whose ``id`` column is INTEGER."""
+    if type(value) is int:
+        return encode_integer_id(value)
+    if type(value) is str and type(decode_integer_id(value)) is int:
+        return value  # "42": the text of an integer, as SQL converts it for the column
+    raise DataError(f"column 'id' is INTEGER: expected an integer id, got {value!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,12 +157,15 @@ class _Filtered:
     fields: tuple[str, ...] | None
     _where: Compiled | None = field(init=False, repr=False)
     _server: Callable[[Vals], ServerCondition] = field(init=False, repr=False)
+    _server_integer_id: Callable[[Vals], ServerCondition] = field(init=False, repr=False)
     _returning_fns: tuple[RowFn, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         where = compile_expr(self.where) if self.where is not None else None
         object.__setattr__(self, "_where", where)
         object.__setattr__(self, "_server", compile_selector(self.where))
+        server_integer_id = compile_selector(self.where, integer_id=True)
+        object.__setattr__(self, "_server_integer_id", server_integer_id)
         object.__setattr__(self, "_returning_fns", _returning(self.returning))
 
     @property
@@ -144,10 +173,10 @@ class _Filtered:
         return tuple(o.name for o in self.returning)
 
     def _bind(
-        self, params: Params, indexes: Sequence[MangoIndex]
+        self, params: Params, indexes: Sequence[MangoIndex], integer_id: bool
     ) -> tuple[Vals, tuple[FindRequest, ...], RowFn | None]:
         vals = self.parameters.bind(params)
-        cond = self._server(vals)
+        cond = (self._server_integer_id if integer_id else self._server)(vals)
         where = self._where.make(vals) if self._where is not None else None
         if not isinstance(cond.conjuncts, list):
             return vals, (), where  # the WHERE is never TRUE
@@ -221,8 +250,15 @@ class UpdatePlan(_Filtered):
         setters = tuple((column, compile_expr(e)) for column, e in self.assignments)
         object.__setattr__(self, "_setters", setters)
 
-    def bind(self, params: Params = None, indexes: Sequence[MangoIndex] = ()) -> BoundUpdate:
-        vals, requests, where = self._bind(params, indexes)
+    def bind(
+        self,
+        params: Params = None,
+        indexes: Sequence[MangoIndex] = (),
+        *,
+        integer_id: bool = False,
+    ) -> BoundUpdate:
+        """Bind one parameter set; ``integer_id`` as for :meth:`SelectPlan.bind`."""
+        vals, requests, where = self._bind(params, indexes, integer_id)
         setters = [(column, e.make(vals)) for column, e in self._setters]
         return BoundUpdate(self.table, requests, where, self._returning_fns, setters)
 
@@ -231,6 +267,13 @@ class UpdatePlan(_Filtered):
 class DeletePlan(_Filtered):
     """``DELETE FROM t [WHERE …]``."""
 
-    def bind(self, params: Params = None, indexes: Sequence[MangoIndex] = ()) -> BoundDelete:
-        _vals, requests, where = self._bind(params, indexes)
+    def bind(
+        self,
+        params: Params = None,
+        indexes: Sequence[MangoIndex] = (),
+        *,
+        integer_id: bool = False,
+    ) -> BoundDelete:
+        """Bind one parameter set; ``integer_id`` as for :meth:`SelectPlan.bind`."""
+        _vals, requests, where = self._bind(params, indexes, integer_id)
         return BoundDelete(self.table, requests, where, self._returning_fns)
