@@ -222,7 +222,7 @@ def _id_forms(values: list[Any], integer_id: bool) -> list[str]:
     for v in values:
         n = _number(v)
         if n is not None:
-            if type(n) is int or n.is_integer():
+            if type(n) is int or float(n).is_integer():
                 ids.append(encode_integer_id(int(n)))
         elif type(v) is str and decode_integer_id(v) is v:
             ids.append(v)

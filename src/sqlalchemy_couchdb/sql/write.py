@@ -70,9 +70,7 @@ class InsertPlan:
     def returning_columns(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.returning)
 
-    def documents(
-        self, params: Params = None, *, integer_id: bool = False
-    ) -> list[dict[str, Any]]:
+    def documents(self, params: Params = None, *, integer_id: bool = False) -> list[dict[str, Any]]:
         """The documents one parameter set inserts (``_id`` always set, ``type`` = table).
 
         ``integer_id``: the table's ``id`` column is INTEGER; an int id is written as its
