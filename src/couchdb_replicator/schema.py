@@ -187,9 +187,16 @@ class ColumnSlot:
     convert: Converter | None
     kind: Kind | None = None  # None: a declared (or foreign) column that never widens
 
+    @property
+    def passes(self) -> type | None:
+        """A value of exactly this type needs no conversion (spares a call per value)."""
+        return _PASSES.get(self.kind) if self.kind is not None else None
 
-#: (parameter position, document field, converter, bind processor) for one field.
-_Step = tuple[int, str, Converter | None, Any]
+
+_PASSES: dict[str, type] = {"bool": bool, "float": float, "text": str}
+
+#: (parameter position, document field, converter, bind processor, type that passes).
+_Step = tuple[int, str, Converter | None, Any, type | None]
 #: How the documents with one set of keys become rows: the steps, and the fields
 #: that have no column.
 _Plan = tuple[list[_Step], list[str]]
@@ -263,7 +270,7 @@ class TableShape:
                 missing.append(name)
                 continue
             pos = position[slot.key]
-            steps.append((pos, name, slot.convert, up.processors[pos]))
+            steps.append((pos, name, slot.convert, up.processors[pos], slot.passes))
         # A top-level "id" or "rev" field cannot be a column: those names hold _id and _rev.
         missing.extend(name for name in (ID_COLUMN, REV_COLUMN) if name in doc)
         if len(self._plans) >= _PLAN_CACHE_LIMIT:
@@ -289,11 +296,11 @@ class TableShape:
             values[self._id_pos] = self.id_convert(doc_id) if self.id_convert else doc_id
             if self._rev_pos is not None:
                 values[self._rev_pos] = doc.get("_rev")
-            for pos, name, convert, process in steps:
+            for pos, name, convert, process, passes in steps:
                 value = doc[name]
                 if value is None:
                     continue
-                if convert is not None:
+                if convert is not None and type(value) is not passes:
                     value = convert(value)
                 values[pos] = value if process is None else process(value)
         except PoisonValue as exc:

@@ -10,7 +10,9 @@ Per batch:
 3. In one transaction: delete every id of the batch from each table that must not hold it
    (a tombstone from all of them; a document whose type changed from its old table —
    the copy needs no id→table index for that), upsert the rows by ``id`` with
-   executemany, record and clear dead letters, and advance the checkpoint.
+   executemany, record and clear dead letters, and advance the checkpoint. During the
+   first backfill into an empty copy, ids the run has not written yet are known to be in
+   no table, and the deletes are skipped for them.
 
 If that transaction fails while the target is healthy, some document is at fault: the
 batch is retried change by change and the one that fails becomes a dead letter. If the
@@ -54,6 +56,8 @@ TARGET_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _HEALTH_TIMEOUT = 15.0
+#: Past this many ids a first backfill stops remembering them (about 100 bytes each).
+_SEEN_LIMIT = 5_000_000
 
 Action = Literal["upsert", "delete", "skip_untyped", "skip_unmapped", "poison"]
 
@@ -77,6 +81,7 @@ class _Written:
     letters: list[DeadLetter] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
+    upserted_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +121,11 @@ class Sink:
         self.checkpoints = CheckpointStore(source)
         self.dead_letters = DeadLetterStore(source)
         self._copied_types: set[str] = set()
+        #: During a first backfill into an empty copy, the ids written so far. A
+        #: document the run has not written cannot have a row in any table yet, so
+        #: the per-table deletes (one index probe per id and table, a round trip each
+        #: on a server) are only needed for ids in here. None: always delete.
+        self._seen: set[str] | None = None
 
     async def start(self) -> Checkpoint:
         """Create the state tables and the copy's tables; the checkpoint to resume from."""
@@ -124,7 +134,28 @@ class Sink:
         async with self.target.engine.begin() as conn:
             checkpoint = await self.checkpoints.ensure(conn)
             await self.dead_letters.load_ids(conn)
+            if checkpoint.seq is None and not await self._any_rows(conn):
+                self._seen = set()
         return checkpoint
+
+    async def _any_rows(self, conn: AsyncConnection) -> bool:
+        for shape in self.schema.tables.values():
+            if (await conn.execute(sa.select(shape.table.c[shape.id_key]).limit(1))).first():
+                return True
+        return False
+
+    def _may_hold(self, ids: Sequence[str]) -> list[str]:
+        """The ids that may have a row somewhere in the copy (see ``_seen``)."""
+        seen = self._seen
+        return list(ids) if seen is None else [i for i in ids if i in seen]
+
+    def _saw(self, written: _Written) -> None:
+        seen = self._seen
+        if seen is None:
+            return
+        seen.update(written.upserted_ids)
+        if len(seen) > _SEEN_LIMIT:
+            self._seen = None  # from now on, always look in every table
 
     # -- planning (no I/O except schema changes) --------------------------------------------
 
@@ -236,6 +267,7 @@ class Sink:
                     conn, batch.seq, written.counts, caught_up=batch.caught_up
                 )
             result.merge(written)
+            self._saw(written)
         except TARGET_ERRORS as exc:
             await self._require_healthy(exc)
             log.warning(
@@ -280,13 +312,15 @@ class Sink:
             else:
                 counts.dead_lettered += 1
                 written.letters.append(self._letter(item, batch_seq))
+        held = self._may_hold(list(destination))
         for name, shape in self.schema.tables.items():
-            elsewhere = [doc_id for doc_id, table in destination.items() if table != name]
+            elsewhere = [doc_id for doc_id in held if destination[doc_id] != name]
             for sql, parameters in shape.delete.batches(elsewhere):
                 await conn.exec_driver_sql(sql, parameters)
         for name, table_rows in rows.items():
             upsert = self.schema.tables[name].upsert
             await conn.exec_driver_sql(upsert.sql, upsert.parameters(table_rows))
+        written.upserted_ids = [doc_id for doc_id, table in destination.items() if table]
         written.added = await self.dead_letters.add(conn, written.letters)
         written.cleared = await self.dead_letters.clear(
             conn, (i.change.id for i in items if i.action != "poison")
@@ -335,6 +369,7 @@ class Sink:
                     async with engine.begin() as conn:
                         written.added = await self.dead_letters.add(conn, written.letters)
             result.merge(written)
+            self._saw(written)
         async with engine.begin() as conn:
             await self.checkpoints.advance(
                 conn, batch.seq, result.counts, caught_up=batch.caught_up

@@ -4,6 +4,7 @@ documents and their dead letters, and an idempotent replay."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -19,7 +20,15 @@ from test_replicator_support import (
     unique_type,
 )
 
-from couchdb_replicator import replicate_async
+from couchdb_replicator import (
+    InferredSchema,
+    Replicator,
+    ReplicatorError,
+    RunOptions,
+    replicate_async,
+)
+from couchdb_replicator.targets import create_target_engine
+from sqlalchemy_couchdb.dbapi import ConnectionSettings
 
 # pytest finds the shared fixtures by these imports.
 FIXTURES = (copy_fixture, couch_fixture, target_url_fixture)
@@ -270,8 +279,6 @@ async def test_rows_the_database_refuses_become_dead_letters(
 async def test_declared_table_missing_columns_is_a_clear_error(
     couch: Couch, copy: Copy, couchdb_url: str, target_url: str
 ) -> None:
-    from couchdb_replicator import ReplicatorError
-
     kind = unique_type("partial")
     copy.extra_tables.add(kind)
     with copy.engine.begin() as conn:
@@ -321,3 +328,43 @@ async def test_a_deletion_the_target_refuses_is_a_dead_letter_not_a_crash(
     assert set(copy.rows(parents)) == {"p1"}  # kept: its child still refers to it
     with copy.engine.begin() as conn:  # drop the child first: the FK orders the cleanup
         sa.Table(children, sa.MetaData()).drop(conn)
+
+
+async def test_following_live_changes_in_the_first_run(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """Type changes and deletions of documents the same run copied earlier (the first
+    backfill into an empty copy skips deletes only for ids it has not written)."""
+    a, b = unique_type("a"), unique_type("b")
+    couch.bulk([{"_id": f"d{i}", "type": a, "n": i} for i in range(40)])
+    target = create_target_engine(target_url)
+    replicator = Replicator(
+        ConnectionSettings.from_url(couchdb_url),
+        target,
+        InferredSchema(),
+        RunOptions(batch_size=10, batch_delay=0.05, heartbeat=1.0),
+    )
+    task = asyncio.create_task(replicator.run())
+
+    async def until(check: Any, timeout: float = 30) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check():
+            assert not task.done(), task.exception()
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+
+    try:
+        await until(lambda: len(copy.rows(a)) == 40)
+        for i in range(10):
+            couch.update(f"d{i}", type=b)
+        for i in range(10, 15):
+            couch.delete(f"d{i}")
+        couch.update("d15", type=DROP)
+        couch.bulk([{"_id": "new", "type": b, "n": -1}])
+        await until(lambda: len(copy.rows(b)) == 11 and len(copy.rows(a)) == 24)
+    finally:
+        replicator.request_stop()
+        summary = await asyncio.wait_for(task, 30)
+        await target.dispose()
+    assert summary.stopped
+    assert_copy_equals_couchdb(copy, couch)
