@@ -101,9 +101,7 @@ class SelectPlan:
     @property
     def columns(self) -> tuple[str, ...] | None:
         """Output column names; None when ``*`` is selected (known after reading)."""
-        if any(o.expr is None for o in self.output):
-            return None
-        return tuple(o.name for o in self.output)
+        return self._compiled.columns
 
     def bind(
         self,
@@ -138,6 +136,8 @@ class _Compiled:
     limit: Compiled | None
     offset: Compiled | None
     null_rejected: frozenset[str]
+    columns: tuple[str, ...] | None
+    sort_keys: list[str] | None
 
     @classmethod
     def of(cls, plan: SelectPlan) -> _Compiled:
@@ -153,6 +153,10 @@ class _Compiled:
             limit=compile_expr(plan.limit) if plan.limit is not None else None,
             offset=compile_expr(plan.offset) if plan.offset is not None else None,
             null_rejected=null_rejected(plan.where) if plan.where is not None else frozenset(),
+            columns=None
+            if any(o.expr is None for o in plan.output)
+            else tuple(o.name for o in plan.output),
+            sort_keys=_sort_keys(plan) if plan.order else None,
         )
 
 
@@ -205,7 +209,7 @@ def _strategy(
         use = choose_equality_index(eq_fields, indexes)
         return (FindRequest(selector, fields, use_index=use, skip=offset, limit=limit),), kind, 0
 
-    keys = _sort_keys(plan)
+    keys = c.sort_keys
     if keys is not None and integer_id and "_id" in keys:
         keys = None  # the server would sort the ids as text: "10" < "9"
     choice = (
