@@ -230,3 +230,29 @@ def test_metrics_and_json_logs(
     entries = [json.loads(line) for line in lines]  # every line is JSON
     assert any("widened column" in e["message"] for e in entries)
     assert PASSWORD not in log.read_text()
+
+
+@pytest.mark.parametrize("feed", ["auto", "continuous", "longpoll"])
+@pytest.mark.parametrize("target_url", ["sqlite"], indirect=True)
+def test_each_feed_mode_follows_live_changes(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str, tmp_path: Path, feed: str
+) -> None:
+    kind = unique_type("f")
+    couch.bulk([{"_id": f"old{i}", "type": kind} for i in range(20)])
+    log = tmp_path / "daemon.log"
+    daemon = start_cli(
+        "run", "--source", couchdb_url, "--target", target_url, "--feed", feed, log=log
+    )
+    try:
+        wait_until(lambda: len(copy.rows(kind)) == 20)
+        for i in range(5):
+            couch.bulk([{"_id": f"new{i}", "type": kind, "n": i}])
+            time.sleep(0.1)
+        couch.delete("old0")
+        wait_until(lambda: len(copy.rows(kind)) == 24 and "new4" in copy.rows(kind))
+        assert stop_cli(daemon) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert_copy_equals_couchdb(copy, couch)
+    assert "Traceback" not in log.read_text()
