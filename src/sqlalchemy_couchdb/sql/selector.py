@@ -25,9 +25,9 @@ Rules kept on purpose (see COUCHDB-SERVERS.md):
   to ``[\\s\\S]*`` because CouchDB's PCRE matches bytes, not characters).
 * A dict or list parameter is never sent at all: it is compared on the client only, so
   a value such as ``{"$gt": ""}`` can never act as an operator.
-* ``_id`` is text. A table whose ``id`` column is INTEGER stores it as canonical decimal
-  text (:func:`..mapping.encode_integer_id`) and the cursor reads it back as an int, so
-  there numbers become ids and ranges are left to the client (``"10" < "9"`` as text).
+* ``_id`` is text. A table whose ``id`` column is INTEGER stores id 42 as ``"<table>:42"``
+  (:func:`..mapping.encode_integer_id`) and the cursor reads it back as 42, so there
+  numbers become such ids and ranges are left to the client (``"t:10" < "t:9"`` as text).
 """
 
 from __future__ import annotations
@@ -209,29 +209,29 @@ def _unique(values: list[Any]) -> list[Any]:
     return out
 
 
-def _id_forms(values: list[Any], integer_id: bool) -> list[str]:
-    """The ``_id`` texts that equal one of the SQL values, on the client, after reading.
+def _id_forms(values: list[Any], integer_ids: str | None) -> list[str]:
+    """The stored ``_id`` texts equal to one of the SQL values once read by the cursor.
 
-    Text ids equal text only. Ids of an INTEGER ``id`` column read back as ints when they
-    are canonical decimal text: such an id equals the numbers of the same value, and any
-    other (non-canonical) id equals itself as text.
+    Text ids equal text only. ``integer_ids`` names the table when its ``id`` column is
+    INTEGER: ids in the form :func:`..mapping.encode_integer_id` writes read back as ints
+    and equal numbers of the same value; any other id of it stays text.
     """
-    if not integer_id:
+    if integer_ids is None:
         return [v for v in values if type(v) is str]
     ids: list[str] = []
     for v in values:
         n = _number(v)
         if n is not None:
             if type(n) is int or float(n).is_integer():
-                ids.append(encode_integer_id(int(n)))
-        elif type(v) is str and decode_integer_id(v) is v:
+                ids.append(encode_integer_id(integer_ids, int(n)))
+        elif type(v) is str and decode_integer_id(integer_ids, v) is v:
             ids.append(v)
     return ids
 
 
-def _eq(field: str, value: Any, integer_id: bool = False) -> tuple[Part, bool]:
+def _eq(field: str, value: Any, integer_ids: str | None = None) -> tuple[Part, bool]:
     if field == ID_FIELD:
-        ids = _id_forms([value], integer_id)
+        ids = _id_forms([value], integer_ids)
         return ([{field: {"$eq": ids[0]}}], True) if ids else _FALSE_EXACT
     values = _equivalents(value)
     if len(values) == 1:
@@ -239,9 +239,9 @@ def _eq(field: str, value: Any, integer_id: bool = False) -> tuple[Part, bool]:
     return [{field: {"$in": values}}], True
 
 
-def _in(field: str, values: list[Any], integer_id: bool = False) -> tuple[Part, bool]:
+def _in(field: str, values: list[Any], integer_ids: str | None = None) -> tuple[Part, bool]:
     if field == ID_FIELD:
-        values = _unique(_id_forms(values, integer_id))
+        values = _unique(_id_forms(values, integer_ids))
     else:
         values = _unique([e for v in values for e in _equivalents(v)])
     if not values:
@@ -251,15 +251,19 @@ def _in(field: str, values: list[Any], integer_id: bool = False) -> tuple[Part, 
     return [{field: {"$in": values}}], True
 
 
-def _not_in(field: str, values: list[Any], integer_id: bool = False) -> tuple[Part, bool]:
+def _not_in(field: str, values: list[Any], integer_ids: str | None = None) -> tuple[Part, bool]:
     if field == ID_FIELD:  # ids are never null, never arrays
-        ids = _unique(_id_forms(values, integer_id))
+        ids = _unique(_id_forms(values, integer_ids))
         return ([{field: {"$nin": ids}}] if ids else []), True
-    listed = [*_unique([e for v in values for e in _equivalents(v)]), None]
+    listed = _unique([e for v in values for e in _equivalents(v)])
+    # ``$gte: false`` says "present and not null" (null sorts first). Not ``null`` inside
+    # the ``$nin`` list: PouchDB Server fails on a null in an $in/$nin list under $and
+    # ("Cannot read properties of null"); both forms mean the same on CouchDB.
+    present: dict[str, Any] = {"$gte": False, "$nin": listed} if listed else {"$gte": False}
     return [
         {
             "$or": [
-                {field: {"$exists": True, "$nin": listed}},
+                {field: present},
                 # $nin looks inside arrays; SQL compares the array as one value.
                 {field: {"$type": "array"}},
             ]
@@ -285,15 +289,15 @@ def _range(field: str, op: str, value: Any) -> tuple[Part, bool]:
     return [{field: {"$gte": False, "$lte": n}}], not strict and both_in
 
 
-def _compare(field: str, op: str, value: Any, integer_id: bool = False) -> tuple[Part, bool]:
+def _compare(field: str, op: str, value: Any, integer_ids: str | None = None) -> tuple[Part, bool]:
     if value is None:
         return _FALSE_EXACT
     if type(value) is list or type(value) is dict:
         return _TRUE_INEXACT
     if op == "=":
-        return _eq(field, value, integer_id)
+        return _eq(field, value, integer_ids)
     if op == "!=":
-        return _not_in(field, [value], integer_id)
+        return _not_in(field, [value], integer_ids)
     return _range(field, op, value)
 
 
@@ -371,7 +375,7 @@ def _inexact(vals: Vals) -> tuple[Part, bool]:
     return _TRUE_INEXACT
 
 
-def _atom(node: Expr, integer_id: bool) -> Builder:
+def _atom(node: Expr, integer_ids: str | None) -> Builder:
     const = _const(node)
     if const is not None:
 
@@ -386,14 +390,14 @@ def _atom(node: Expr, integer_id: bool) -> Builder:
         field, get, mirrored = found
         if isinstance(node, Compare):
             op = MIRRORED_COMPARISON[node.op] if mirrored else node.op
-            return lambda vals: _compare(field, op, get(vals), integer_id)
+            return lambda vals: _compare(field, op, get(vals), integer_ids)
         negated = node.negated
 
         def null_safe(vals: Vals) -> tuple[Part, bool]:
             value = get(vals)
             if value is None:
                 return _is_null(field, negated)
-            return _TRUE_INEXACT if negated else _compare(field, "=", value, integer_id)
+            return _TRUE_INEXACT if negated else _compare(field, "=", value, integer_ids)
 
         return null_safe
     if not isinstance(node, IsNull | IsBool | InList | Like | Truth) or not isinstance(
@@ -407,7 +411,7 @@ def _atom(node: Expr, integer_id: bool) -> Builder:
         negated = node.negated
         return lambda vals: _is_null(field, negated)
     if isinstance(node, InList):
-        return _in_list(field, node, integer_id)
+        return _in_list(field, node, integer_ids)
     if isinstance(node, Like):
         return _like_atom(field, node)
     if field == ID_FIELD:
@@ -422,7 +426,7 @@ def _atom(node: Expr, integer_id: bool) -> Builder:
     return lambda vals: (part, False)
 
 
-def _in_list(field: str, node: InList, integer_id: bool) -> Builder:
+def _in_list(field: str, node: InList, integer_ids: str | None) -> Builder:
     getters = [_const(i) for i in node.items]
     present = [g for g in getters if g is not None]
     if len(present) != len(getters):
@@ -434,12 +438,12 @@ def _in_list(field: str, node: InList, integer_id: bool) -> Builder:
         if any(type(v) is list or type(v) is dict for v in values):
             return _TRUE_INEXACT
         if not negated:
-            return _in(field, [v for v in values if v is not None], integer_id)
+            return _in(field, [v for v in values if v is not None], integer_ids)
         if not values:
             return _TRUE_EXACT
         if any(v is None for v in values):
             return _FALSE_EXACT  # x NOT IN (…, NULL) is never TRUE
-        return _not_in(field, values, integer_id)
+        return _not_in(field, values, integer_ids)
 
     return in_list
 
@@ -468,8 +472,8 @@ def _is_null(field: str, negated: bool) -> tuple[Part, bool]:
     return ([not_null(field)] if negated else [null_or_missing(field)]), True
 
 
-def _junction(node: And | Or, integer_id: bool) -> Builder:
-    builders = [_build(i, integer_id) for i in node.items]
+def _junction(node: And | Or, integer_ids: str | None) -> Builder:
+    builders = [_build(i, integer_ids) for i in node.items]
     if isinstance(node, And):
 
         def both(vals: Vals) -> tuple[Part, bool]:
@@ -511,22 +515,22 @@ def _junction(node: And | Or, integer_id: bool) -> Builder:
     return either
 
 
-def _build(node: Expr, integer_id: bool) -> Builder:
+def _build(node: Expr, integer_ids: str | None) -> Builder:
     if isinstance(node, And | Or):
-        return _junction(node, integer_id)
-    return _atom(node, integer_id)
+        return _junction(node, integer_ids)
+    return _atom(node, integer_ids)
 
 
 def compile_selector(
-    where: Expr | None, *, integer_id: bool = False
+    where: Expr | None, *, integer_ids: str | None = None
 ) -> Callable[[Vals], ServerCondition]:
     """Compile an NNF WHERE once; the result builds the server condition per binding.
 
-    ``integer_id``: the table's ``id`` column is INTEGER (ids are decimal text).
+    ``integer_ids``: the table, when its ``id`` column is INTEGER (see :func:`_id_forms`).
     """
     if where is None:
         return lambda vals: ServerCondition([], True)
-    build = _build(where, integer_id)
+    build = _build(where, integer_ids)
 
     def server_condition(vals: Vals) -> ServerCondition:
         part, exact = build(vals)
