@@ -141,6 +141,8 @@ def atom(draw: Any, params: Params) -> str:
             col = draw(st.sampled_from(["a", "f"]))
         else:
             value = value_sql(draw, params, st.one_of(st.none(), small_ints))
+            if draw(st.booleans()):
+                return f"{col} IS {'NOT ' if draw(st.booleans()) else ''}DISTINCT FROM {value}"
         return f"{col} IS {'NOT ' if draw(st.booleans()) else ''}{value}"
     if kind == "like":
         pattern = draw(st.text(st.sampled_from([*"aAbé%_/.*(", "\\"]), max_size=5))

@@ -12,6 +12,7 @@ truncates, division by zero giving NULL, ``LIKE`` anchored and case-sensitive.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -240,6 +241,21 @@ def _abs(v: Any) -> Any:
     return None if v is None else abs(to_number(v))
 
 
+def _floor(v: Any) -> Any:
+    # Integers stay integers; a float stays a float (SQLite and PostgreSQL agree).
+    if v is None:
+        return None
+    n = to_number(v)
+    return n if type(n) is int else float(math.floor(n))
+
+
+def _ceil(v: Any) -> Any:
+    if v is None:
+        return None
+    n = to_number(v)
+    return n if type(n) is int else float(math.ceil(n))
+
+
 def _nullif(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return a
@@ -251,6 +267,8 @@ _SCALAR_FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
     "upper": (_upper, 1),
     "length": (_length, 1),
     "abs": (_abs, 1),
+    "floor": (_floor, 1),
+    "ceil": (_ceil, 1),
     "nullif": (_nullif, 2),
 }
 FUNCTION_NAMES = frozenset({*_SCALAR_FUNCTIONS, "coalesce", "ifnull"})

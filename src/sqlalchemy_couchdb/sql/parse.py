@@ -118,6 +118,8 @@ _AGGREGATES: dict[type[exp.Expr], str] = {
     exp.Max: "max",
 }
 _FUNCTIONS: dict[type[exp.Expr], str] = {
+    exp.Floor: "floor",
+    exp.Ceil: "ceil",
     exp.Lower: "lower",
     exp.Upper: "upper",
     exp.Length: "length",
@@ -701,12 +703,16 @@ class _Translator:
             return Func("nullif", (self.expr(node.this), self.expr(node.expression)))
         function = _FUNCTIONS.get(type(node))
         if function is not None:
-            if node.expressions:
+            if any(v for k, v in node.args.items() if k != "this"):
                 raise refuse(f"{function}() with several arguments", "it takes one argument")
             return Func(function, (self.expr(node.this),))
         aggregate = _AGGREGATES.get(type(node))
         if aggregate is not None:
             return self._aggregate(node, aggregate)
+        if isinstance(node, exp.Tuple):
+            raise refuse(
+                f"row values {node.sql()[:40]}", "compare the columns one by one", hybrid=False
+            )
         if isinstance(node, exp.Window):
             raise refuse("window functions (OVER)", "they need a query engine")
         if isinstance(node, exp.Subquery | exp.Select | exp.Exists | exp.SetOperation):
