@@ -70,7 +70,7 @@ class AsyncCouchDBClient(ClientBase):
         kwargs = self._request_kwargs(call)
         while True:
             try:
-                response = await self.http.request(call.method, call.path, **kwargs)
+                response = await self.http.request(call.method, self._url(call.path), **kwargs)
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.ReadTimeout) and call.on_read_timeout is not None:
                     return call.on_read_timeout()

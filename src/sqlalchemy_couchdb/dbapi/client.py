@@ -68,7 +68,7 @@ class CouchDBClient(ClientBase):
         kwargs = self._request_kwargs(call)
         while True:
             try:
-                response = self.http.request(call.method, call.path, **kwargs)
+                response = self.http.request(call.method, self._url(call.path), **kwargs)
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.ReadTimeout) and call.on_read_timeout is not None:
                     return call.on_read_timeout()
