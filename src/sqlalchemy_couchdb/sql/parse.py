@@ -17,9 +17,16 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from ..dbapi.exceptions import NotSupportedError, ProgrammingError
+from ..dbapi.exceptions import ProgrammingError
 from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, column_to_field
-from .ddl import ColumnSpec, CreateIndexPlan, CreateTablePlan, DropIndexPlan, DropTablePlan
+from .ddl import (
+    CreateIndexPlan,
+    CreateTablePlan,
+    DropIndexPlan,
+    DropTablePlan,
+    create_plan,
+    drop_plan,
+)
 from .evaluate import FUNCTION_NAMES
 from .expressions import (
     Aggregate,
@@ -47,11 +54,12 @@ from .expressions import (
     nnf,
 )
 from .parameters import Parameters
+from .refusal import quote_sql, refuse
 from .select import OrderTerm, OutputColumn, SelectPlan
 from .selector import is_server_field
 from .write import DeletePlan, InsertPlan, UpdatePlan
 
-__all__ = ["Plan", "compile_sql", "refuse"]
+__all__ = ["Plan", "compile_sql"]
 
 Plan = (
     SelectPlan
@@ -64,19 +72,6 @@ Plan = (
     | DropIndexPlan
 )
 
-_HYBRID = "Run it on the relational copy (couchdb+hybrid:// or the replicator's target)"
-
-
-def refuse(construct: str, why: str, *, hybrid: bool = True) -> NotSupportedError:
-    """The error for valid SQL that CouchDB cannot answer exactly."""
-    tail = f". {_HYBRID}." if hybrid else "."
-    return NotSupportedError(f"{construct} is not supported by couchdb://: {why}{tail}")
-
-
-def _short(sql: str, limit: int = 160) -> str:
-    text = " ".join(sql.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
 
 @lru_cache(maxsize=1024)
 def compile_sql(sql: str) -> Plan:
@@ -87,9 +82,11 @@ def compile_sql(sql: str) -> Plan:
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         if isinstance(err, ParseError) and err.errors:
             detail = str(err.errors[0].get("description", detail))
-        raise ProgrammingError(f"cannot parse SQL {_short(sql)}: {detail}") from err
+        raise ProgrammingError(f"cannot parse SQL {quote_sql(sql)}: {detail}") from err
     if len(statements) != 1:
-        raise ProgrammingError(f"expected one SQL statement, got {len(statements)}: {_short(sql)}")
+        raise ProgrammingError(
+            f"expected one SQL statement, got {len(statements)}: {quote_sql(sql)}"
+        )
     return _Translator(sql).statement(statements[0])
 
 
@@ -187,7 +184,7 @@ class _Translator:
             )
         if isinstance(node, exp.Condition | exp.Alias | exp.Paren | exp.Tuple):
             # sqlglot reads a mistyped keyword as an expression ("SELEC x" is x aliased).
-            raise ProgrammingError(f"not a SQL statement: {_short(self.sql)}")
+            raise ProgrammingError(f"not a SQL statement: {quote_sql(self.sql)}")
         name = str(node.this).upper() if isinstance(node, exp.Command) else node.key.upper()
         raise refuse(
             f"the {name} statement",
@@ -388,7 +385,7 @@ class _Translator:
         else:
             table = self._table(target, "INSERT")
         if len(set(columns)) != len(columns):
-            raise ProgrammingError(f"a column is named twice in {_short(self.sql)}")
+            raise ProgrammingError(f"a column is named twice in {quote_sql(self.sql)}")
         rows: list[tuple[Expr | None, ...]] = []
         source = node.args.get("expression")
         if node.args.get("default"):
@@ -402,7 +399,7 @@ class _Translator:
                 values = tup.expressions if isinstance(tup, exp.Tuple) else [tup]
                 if len(values) != len(columns):
                     raise ProgrammingError(
-                        f"{len(values)} values for {len(columns)} columns in {_short(self.sql)}"
+                        f"{len(values)} values for {len(columns)} columns in {quote_sql(self.sql)}"
                     )
                 rows.append(tuple(self._insert_value(v) for v in values))
         elif isinstance(source, exp.Select | exp.SetOperation):
@@ -443,7 +440,7 @@ class _Translator:
         assignments: list[tuple[str, Expr]] = []
         for eq in node.expressions:
             if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column):
-                raise ProgrammingError(f"cannot read the SET clause of {_short(self.sql)}")
+                raise ProgrammingError(f"cannot read the SET clause of {quote_sql(self.sql)}")
             self._check_qualifier(eq.this)
             name = self._column_name(eq.this.name)
             if name == ID_COLUMN:
@@ -478,109 +475,10 @@ class _Translator:
         return DeletePlan(self.sql, table, self._parameters(), where, returning, fields)
 
     def create(self, node: exp.Create) -> CreateTablePlan | CreateIndexPlan:
-        kind = str(node.args.get("kind") or "").upper()
-        if kind == "TABLE":
-            return self._create_table(node)
-        if kind == "INDEX":
-            return self._create_index(node)
-        raise refuse(
-            f"CREATE {kind}", "only tables and indexes exist in a CouchDB database", hybrid=False
-        )
-
-    def _create_table(self, node: exp.Create) -> CreateTablePlan:
-        if node.args.get("expression") is not None:
-            raise refuse("CREATE TABLE … AS SELECT", "it reads other rows")
-        if node.args.get("properties") or node.args.get("replace"):
-            raise refuse(
-                f"this form of CREATE TABLE ({node.sql()[:60]}…)",
-                "only plain tables exist",
-                hybrid=False,
-            )
-        schema = node.this
-        if not isinstance(schema, exp.Schema):
-            raise ProgrammingError("CREATE TABLE needs a column list")
-        table = self._table(schema.this, "CREATE TABLE")
-        columns: list[ColumnSpec] = []
-        primary: list[str] = []
-        unenforced: list[str] = []
-        for item in schema.expressions:
-            if isinstance(item, exp.ColumnDef):
-                name = self._column_name(item.name)
-                kind = item.args.get("kind")
-                nullable, pk = True, False
-                for c in item.args.get("constraints") or []:
-                    ck = c.args.get("kind")
-                    if isinstance(ck, exp.NotNullColumnConstraint):
-                        nullable = bool(ck.args.get("allow_null"))
-                    elif isinstance(ck, exp.PrimaryKeyColumnConstraint):
-                        pk, nullable = True, False
-                        primary.append(name)
-                    else:
-                        unenforced.append(f"{ck.sql() if ck else c.sql()} on {name}")
-                columns.append(ColumnSpec(name, kind.sql() if kind else "", nullable, pk))
-                continue
-            inner = item.expressions if isinstance(item, exp.Constraint) else [item]
-            for constraint in inner:
-                if isinstance(constraint, exp.PrimaryKey):
-                    primary.extend(self._column_name(e.name) for e in constraint.expressions)
-                else:
-                    unenforced.append(constraint.sql())
-        pk_set = set(primary)
-        columns = [
-            ColumnSpec(c.name, c.type, c.nullable and c.name not in pk_set, c.name in pk_set)
-            for c in columns
-        ]
-        if primary and primary != [ID_COLUMN]:
-            unenforced.append(f"PRIMARY KEY ({', '.join(primary)}): the document id is 'id'")
-        return CreateTablePlan(
-            self.sql,
-            table,
-            tuple(columns),
-            tuple(primary),
-            bool(node.args.get("exists")),
-            tuple(unenforced),
-        )
-
-    def _create_index(self, node: exp.Create) -> CreateIndexPlan:
-        index = node.this
-        if not isinstance(index, exp.Index) or index.args.get("table") is None:
-            raise ProgrammingError(f"cannot read the index of {_short(self.sql)}")
-        table = self._table(index.args["table"], "CREATE INDEX")
-        params = index.args.get("params")
-        columns: list[str] = []
-        for col in params.args.get("columns") or [] if params is not None else []:
-            target = col.this if isinstance(col, exp.Ordered) else col
-            if not isinstance(target, exp.Column):
-                raise refuse(
-                    "an index on an expression", "Mango indexes hold fields only", hybrid=False
-                )
-            columns.append(self._column_name(target.name))
-        if not columns:
-            raise ProgrammingError("CREATE INDEX needs at least one column")
-        return CreateIndexPlan(
-            self.sql,
-            index.name,
-            table,
-            tuple(columns),
-            bool(node.args.get("unique")),
-            bool(node.args.get("exists")),
-        )
+        return create_plan(node, self.sql, self._table, self._column_name)
 
     def drop(self, node: exp.Drop) -> DropTablePlan | DropIndexPlan:
-        kind = str(node.args.get("kind") or "").upper()
-        tables = node.args.get("tables") or []
-        if len(tables) != 1:
-            raise ProgrammingError(f"DROP {kind} names one object at a time")
-        exists = bool(node.args.get("exists"))
-        if kind == "TABLE":
-            return DropTablePlan(self.sql, self._table(tables[0], "DROP TABLE"), exists)
-        if kind == "INDEX":
-            on = node.args.get("cluster")
-            table = self._table(on.this, "DROP INDEX") if isinstance(on, exp.OnProperty) else None
-            return DropIndexPlan(self.sql, tables[0].name, table, exists)
-        raise refuse(
-            f"DROP {kind}", "only tables and indexes exist in a CouchDB database", hybrid=False
-        )
+        return drop_plan(node, self.sql, self._table)
 
     # -- expressions --------------------------------------------------------------------------
 
