@@ -41,9 +41,12 @@ class FindRequest:
     """One ``_find`` query: the body parts, minus paging.
 
     ``skip`` is sent with the first page only (later pages resume by bookmark, or add
-    the documents already read to it where the server gives no bookmark). ``limit`` is
-    the most documents this request can contribute (None: read until exhausted); it is
-    set only when the selector is exact, so reading fewer never loses a row.
+    the documents already read to it where the server gives no bookmark); it is set only
+    when the selector is exact. ``limit`` is the number of documents that suffices when
+    the selector is exact (None: unknown): ask for it as the first page, but stop
+    reading when the run is done or the request is exhausted, not at ``limit``. That
+    costs nothing when the server matched exactly and keeps LIMIT right when it did not
+    (CouchDB's ICU collation equates text differing only in ignorable characters).
     """
 
     selector: dict[str, Any]

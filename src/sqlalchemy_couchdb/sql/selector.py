@@ -25,6 +25,9 @@ Rules kept on purpose (see COUCHDB-SERVERS.md):
   to ``[\\s\\S]*`` because CouchDB's PCRE matches bytes, not characters).
 * A dict or list parameter is never sent at all: it is compared on the client only, so
   a value such as ``{"$gt": ""}`` can never act as an operator.
+* Text equality counts as exact although CouchDB compares with ICU, which also equates
+  strings differing only in ignorable characters (``"a\\x01"`` and ``"a"``): exactness
+  only decides whether OFFSET is pushed down as ``skip``.
 * ``_id`` is text. A table whose ``id`` column is INTEGER stores id 42 as ``"<table>:42"``
   (:func:`..mapping.encode_integer_id`) and the cursor reads it back as 42, so there
   numbers become such ids and ranges are left to the client (``"t:10" < "t:9"`` as text).
