@@ -2,18 +2,22 @@
 # second run skip the installs):
 #   make demo   run the main job against the local test server (or COUCHDB_URL)
 #   make test   lint, type-check and run every test
+#   make bench  benchmarks against raw HTTP (not part of test; BENCH_ARGS=--quick for CI sizes)
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed-sqlalchemy-couchdb
 
-.PHONY: demo test setup lint typecheck pytest clean-setup
+.PHONY: demo test bench setup lint typecheck pytest clean-setup
 
 demo: setup
 	$(PY) -m demo
 
 test: setup lint typecheck pytest
+
+bench: setup
+	$(PY) -m bench $(BENCH_ARGS)
 
 setup: $(PIP_STAMP)
 	@# No-op unless testserver/node_modules is missing or package-lock.json changed.
