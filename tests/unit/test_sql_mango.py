@@ -160,23 +160,23 @@ class FakeServer:
         return docs
 
     def pages(self, request: FindRequest, page_size: int = 3) -> Iterator[list[dict[str, Any]]]:
-        """Pages as a cursor reads them: explicit limits, skip once, stop on a short page."""
+        """Pages as a cursor reads them: explicit limits, skip once, stop on a short page.
+
+        The first page asks for ``request.limit`` when set (enough if the selector is
+        exact); the caller stops pulling once its run is done.
+        """
         docs = self.answer(request)
         start = request.skip
-        remaining = request.limit
+        size = page_size if request.limit is None else max(request.limit, 1)
         while True:
-            size = page_size if remaining is None else min(page_size, remaining)
-            if size <= 0:
-                return
             body = request.body(size, skip=start)
             self.requests.append(body)
             page = docs[start : start + size]
             yield page
             start += len(page)
-            if remaining is not None:
-                remaining -= len(page)
             if len(page) < size:
                 return
+            size = page_size
 
 
 def run_sql(
