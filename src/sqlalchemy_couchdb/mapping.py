@@ -8,6 +8,7 @@ use this module, so the copy and CouchDB can never disagree on the shape.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,9 +18,12 @@ __all__ = [
     "REV_COLUMN",
     "TYPE_FIELD",
     "column_to_field",
+    "decode_integer_id",
     "document_to_row",
+    "encode_integer_id",
     "field_to_column",
     "is_design_document",
+    "is_integer_type",
     "is_local_document",
     "row_to_document",
     "table_of",
@@ -42,6 +46,37 @@ def column_to_field(column: str) -> str:
 def field_to_column(field: str) -> str:
     """The column a top-level document field appears as."""
     return _FIELD_TO_COLUMN.get(field, field)
+
+
+# An INTEGER ``id`` column. CouchDB ids are strings, and one database holds every table,
+# whose integer keys all start at 1; so the id of row 42 of table "users" is "users:42"
+# (the form of a partitioned database's ids, the table as the partition), and it reads
+# back as 42. Only "<table>:" followed by canonical decimal text ("42", "-7": no "+",
+# no leading zeros) reads back as an int, so each int maps to one id and back; any other
+# id in such a table (written by another program) stays a string.
+_CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+_INTEGER_TYPES = frozenset({"INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "MEDIUMINT"})
+
+
+def is_integer_type(type_name: str) -> bool:
+    """Whether a declared SQL type (``INT``, ``BIGINT``, ``INTEGER(11)`` …) is an integer."""
+    return type_name.split("(", 1)[0].strip().upper() in _INTEGER_TYPES
+
+
+def encode_integer_id(table: str, value: int) -> str:
+    """The ``_id`` of integer id ``value`` in ``table``: ``"<table>:<value>"``."""
+    return f"{table}:{int(value)}"
+
+
+def decode_integer_id(table: str, doc_id: Any) -> Any:
+    """The integer an ``_id`` of ``table`` stands for, or the id itself when it is not
+    the canonical form :func:`encode_integer_id` writes."""
+    prefix = f"{table}:"
+    if type(doc_id) is str and doc_id.startswith(prefix):
+        digits = doc_id[len(prefix) :]
+        if _CANONICAL_INTEGER.fullmatch(digits):
+            return int(digits)
+    return doc_id
 
 
 def is_design_document(doc_id: str) -> bool:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..mapping import TYPE_FIELD
+from ..mapping import ID_COLUMN, TYPE_FIELD, is_integer_type
 from ..sql import ColumnSpec, MangoIndex
 from .client_base import ClientBase
 from .exceptions import Conflict, CouchDBError, NotFound
@@ -40,6 +41,18 @@ _TYPES_VIEW = {
 _INDEX_DDOC_PREFIX = "sqla-"
 #: One index on ``type`` per database, so that reading a table never scans the others.
 TYPE_INDEX_DDOC = "sqlalchemy_couchdb-type"
+
+
+#: Declared tables whose ``id`` column is INTEGER (True) or not (False), per (server,
+#: database). Every statement asks, so the answers are kept for the whole process: DDL
+#: through any connection updates them at once, and an unknown table is looked up again
+#: each time, so a table another process declares is seen by its first statement here.
+_ID_KINDS: dict[tuple[str, str], dict[str, bool]] = {}
+_ID_KINDS_LOCK = threading.Lock()
+
+
+def _integer_id(columns: Sequence[ColumnSpec]) -> bool:
+    return any(c.name == ID_COLUMN and is_integer_type(c.type) for c in columns)
 
 
 def index_ddoc(table: str) -> str:
@@ -117,12 +130,36 @@ class Catalog:
             tables[name] = {"columns": [_column_json(c) for c in columns]}
 
         yield from self._update_schema(change)
+        with _ID_KINDS_LOCK:
+            _ID_KINDS.setdefault(self._id_kinds_key, {})[name] = _integer_id(columns)
 
     def forget_table(self, name: str) -> Io[None]:
         def change(tables: dict[str, Any]) -> None:
             tables.pop(name, None)
 
         yield from self._update_schema(change)
+        with _ID_KINDS_LOCK:
+            _ID_KINDS.get(self._id_kinds_key, {}).pop(name, None)
+
+    @property
+    def _id_kinds_key(self) -> tuple[str, str]:
+        return (self._client.settings.base_url, self._client.database)
+
+    def integer_id(self, table: str) -> Io[bool]:
+        """Whether the table was declared with an INTEGER ``id`` column.
+
+        Its id ``n`` is then stored as ``"<table>:<n>"`` (:func:`..mapping.encode_integer_id`).
+        A table dropped and declared again with another ``id`` type by another process
+        keeps the first answer in this process until DDL here names it.
+        """
+        key = self._id_kinds_key
+        known = _ID_KINDS.get(key, {}).get(table)
+        if known is not None:
+            return known
+        kinds = {n: _integer_id(c) for n, c in (yield from self.declared_tables()).items()}
+        with _ID_KINDS_LOCK:
+            _ID_KINDS[key] = kinds
+        return kinds.get(table, False)
 
     def data_tables(self) -> Io[dict[str, int]]:
         """``type`` values present in the data, with document counts (a reduce view)."""

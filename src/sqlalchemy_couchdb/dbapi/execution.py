@@ -15,7 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import sql
-from ..mapping import ID_COLUMN, TYPE_FIELD, document_to_row
+from ..mapping import (
+    ID_COLUMN,
+    TYPE_FIELD,
+    decode_integer_id,
+    document_to_row,
+)
 from ..sql import FindRequest
 from .catalog import IndexDef
 from .cursor import Outcome
@@ -110,9 +115,21 @@ def _read_all(conn: _ConnectionState, requests: Iterable[FindRequest]) -> Io[dic
     return docs
 
 
+def _integer_ids(table: str, docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Documents of a table whose ``id`` column is INTEGER, with ``_id`` read as an int."""
+    return [{**doc, "_id": decode_integer_id(table, doc["_id"])} for doc in docs]
+
+
+def _integer_id(conn: _ConnectionState, table: str | None) -> Io[bool]:
+    if table is None:
+        return False
+    return (yield from conn.catalog.integer_id(table))
+
+
 def _select(conn: _ConnectionState, plan: sql.SelectPlan, params: Any) -> Io[Outcome]:
     indexes = yield from conn.catalog.mango_indexes()
-    bound = plan.bind(params, indexes)
+    integer_id = yield from _integer_id(conn, plan.table)
+    bound = plan.bind(params, indexes, integer_id=integer_id)
     run = bound.start()
     if run.columns is not None:
         yield Header(run.columns)
@@ -121,7 +138,10 @@ def _select(conn: _ConnectionState, plan: sql.SelectPlan, params: Any) -> Io[Out
             break
         pager = _pager(conn, request, run.wanted())
         while not run.done and (call := pager.next_call()) is not None:
-            rows = run.feed(i, pager.accept((yield call)))
+            docs = pager.accept((yield call))
+            if integer_id and plan.table is not None:
+                docs = _integer_ids(plan.table, docs)
+            rows = run.feed(i, docs)
             if rows:
                 yield Rows(rows)
     rows = run.finish()
@@ -192,7 +212,8 @@ def _raise_for_failures(
 
 
 def _insert(conn: _ConnectionState, plan: sql.InsertPlan, params: list[Any]) -> Io[Outcome]:
-    docs = plan.documents_many(params)
+    integer_id = yield from _integer_id(conn, plan.table)
+    docs = plan.documents_many(params, integer_id=integer_id)
     what = f"INSERT into {plan.table}"
     if len(docs) == 1:
         # One row, one request: PUT with the id (given or generated here).
@@ -220,6 +241,8 @@ def _insert(conn: _ConnectionState, plan: sql.InsertPlan, params: list[Any]) -> 
         _raise_for_failures(
             what, failed, len(written), partial_note="stored (CouchDB bulk writes are not atomic)"
         )
+    if integer_id:
+        written = _integer_ids(plan.table, written)
     if plan.returning_columns:
         yield Header(plan.returning_columns)
         yield Rows([plan.returning_row(doc) for doc in written])
@@ -230,13 +253,18 @@ def _update_or_delete(
     conn: _ConnectionState, plan: sql.UpdatePlan | sql.DeletePlan, params: list[Any]
 ) -> Io[Outcome]:
     indexes = yield from conn.catalog.mango_indexes()
+    integer_id = yield from _integer_id(conn, plan.table)
     total = 0
     returning: list[tuple[Any, ...]] = []
     for p in params:
-        bound = plan.bind(p, indexes)
+        bound = plan.bind(p, indexes, integer_id=integer_id)
         candidates = yield from _read_all(conn, bound.requests)
+        if integer_id:
+            candidates = {
+                i: {**d, "_id": decode_integer_id(plan.table, i)} for i, d in candidates.items()
+            }
         todo = {i: d for i, d in candidates.items() if bound.matches(d)}
-        count, rows = yield from _write_matching(conn, plan, bound, todo)
+        count, rows = yield from _write_matching(conn, plan, bound, todo, integer_id)
         total += count
         returning.extend(rows)
     if plan.returning_columns:
@@ -250,8 +278,13 @@ def _write_matching(
     plan: sql.UpdatePlan | sql.DeletePlan,
     bound: sql.BoundUpdate | sql.BoundDelete,
     todo: dict[str, dict[str, Any]],
+    integer_id: bool,
 ) -> Io[tuple[int, list[tuple[Any, ...]]]]:
-    """Write the matching documents; on 409 re-read, re-check and retry (bounded)."""
+    """Write the matching documents; on 409 re-read, re-check and retry (bounded).
+
+    ``todo`` maps each ``_id`` (as stored) to the document as SQL sees it (for a table
+    with an INTEGER ``id``, ``_id`` read as an int); writes go back with the stored id.
+    """
     is_update = isinstance(bound, sql.BoundUpdate)
     verb = "UPDATE" if is_update else "DELETE FROM"
     count = 0
@@ -260,11 +293,13 @@ def _write_matching(
         if not todo:
             return count, rows
         writes: list[dict[str, Any]] = []
-        for doc in todo.values():
+        seen: dict[str, dict[str, Any]] = {}
+        for doc_id, doc in todo.items():
+            seen[doc_id] = doc
             if isinstance(bound, sql.BoundUpdate):
-                writes.append(bound.apply(doc))
+                writes.append({**bound.apply(doc), "_id": doc_id})
             else:
-                writes.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
+                writes.append({"_id": doc_id, "_rev": doc["_rev"], "_deleted": True})
         conflicted: list[str] = []
         failed: list[BulkResult] = []
         for chunk in bulk_chunks(writes):
@@ -272,7 +307,8 @@ def _write_matching(
             for doc, result in zip(chunk, results, strict=True):
                 if result.ok:
                     count += 1
-                    rows.append(bound.returning_row({**doc, "_rev": result.rev}))
+                    row_doc = {**doc, "_id": seen[doc["_id"]]["_id"], "_rev": result.rev}
+                    rows.append(bound.returning_row(row_doc))
                 elif result.error == "conflict":
                     conflicted.append(result.id)
                 else:
@@ -295,8 +331,10 @@ def _write_matching(
             )
             for row in answer.get("rows", []):
                 doc = row.get("doc")
+                if doc and integer_id:
+                    doc = {**doc, "_id": decode_integer_id(plan.table, doc["_id"])}
                 if doc and bound.matches(doc):
-                    todo[doc["_id"]] = doc
+                    todo[row["id"]] = doc
     raise OperationalError(
         f"{verb} {plan.table}: {len(todo)} row(s) kept changing under concurrent writers "
         f"after {CONFLICT_ROUNDS} attempts; {count} row(s) were written"

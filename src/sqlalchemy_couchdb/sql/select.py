@@ -112,8 +112,9 @@ class SelectPlan:
     ) -> BoundSelect:
         """Bind parameters and choose the requests, given the indexes that exist.
 
-        ``integer_id``: the table's ``id`` column is INTEGER, so ``_id`` holds decimal
-        text that the caller turns into ints before feeding documents to the run.
+        ``integer_id``: the table's ``id`` column is INTEGER, so its ids are stored as
+        ``"<table>:<n>"`` (see :func:`..mapping.encode_integer_id`); the caller turns them
+        back into ints before feeding documents to the run.
         """
         vals = self.parameters.bind(params)
         c = self._compiled
@@ -144,7 +145,7 @@ class _Compiled:
         return cls(
             where=compile_expr(plan.where) if plan.where is not None else None,
             server=compile_selector(plan.where),
-            server_integer_id=compile_selector(plan.where, integer_id=True),
+            server_integer_id=compile_selector(plan.where, integer_ids=plan.table),
             output=tuple(compile_expr(o.expr) if o.expr is not None else None for o in plan.output),
             order=tuple(compile_expr(t.expr) for t in plan.order),
             aggregate_args=tuple(
@@ -211,7 +212,7 @@ def _strategy(
 
     keys = c.sort_keys
     if keys is not None and integer_id and "_id" in keys:
-        keys = None  # the server would sort the ids as text: "10" < "9"
+        keys = None  # the server would sort the ids as text: "t:10" < "t:9"
     choice = (
         None
         if keys is None

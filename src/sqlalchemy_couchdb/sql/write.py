@@ -9,13 +9,14 @@ revision: no lost update.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..dbapi.exceptions import DataError, NotSupportedError
-from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, decode_integer_id, encode_integer_id
+from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, encode_integer_id
 from .collation import check_value
 from .evaluate import Compiled, RowFn, Vals, compile_expr
 from .expressions import Expr
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 Doc = Mapping[str, Any]
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 def _returning(items: tuple[OutputColumn, ...]) -> tuple[RowFn, ...]:
@@ -73,8 +75,9 @@ class InsertPlan:
     def documents(self, params: Params = None, *, integer_id: bool = False) -> list[dict[str, Any]]:
         """The documents one parameter set inserts (``_id`` always set, ``type`` = table).
 
-        ``integer_id``: the table's ``id`` column is INTEGER; an int id is written as its
-        decimal text, and a row must give one (CouchDB cannot number rows).
+        ``integer_id``: the table's ``id`` column is INTEGER; id ``n`` is written as
+        ``"<table>:<n>"`` (:func:`..mapping.encode_integer_id`), and a row must give one:
+        CouchDB cannot number rows.
         """
         vals = self.parameters.bind(params)
         return [self._document(row, vals, integer_id) for row in self._values]
@@ -92,6 +95,14 @@ class InsertPlan:
         """The RETURNING row of a written document (the cursor sets its new ``_rev``)."""
         return tuple([f(doc) for f in self._returning_fns])
 
+    def _integer_id(self, value: Any) -> str:
+        """The ``_id`` of a row whose INTEGER ``id`` is ``value``."""
+        if type(value) is str and _DECIMAL.fullmatch(value):
+            value = int(value)  # "42": SQL converts text to the column's type
+        if type(value) is not int:
+            raise DataError(f"column 'id' of {self.table} is INTEGER, got {value!r}")
+        return encode_integer_id(self.table, value)
+
     def _document(
         self, row: tuple[Compiled | None, ...], vals: Vals, integer_id: bool
     ) -> dict[str, Any]:
@@ -103,7 +114,7 @@ class InsertPlan:
             v = check_value(value.const(vals), f"the value of column {column!r}")
             if column == ID_COLUMN:
                 if v is not None:
-                    doc["_id"] = _check_integer_id(v) if integer_id else _check_id(v)
+                    doc["_id"] = self._integer_id(v) if integer_id else _check_id(v)
             elif column == REV_COLUMN:
                 if v is not None:
                     raise DataError(
@@ -133,15 +144,6 @@ def _check_id(value: Any) -> str:
     return value
 
 
-def _check_integer_id(value: Any) -> str:
-    """The ``_id`` of a row of a table whose ``id`` column is INTEGER."""
-    if type(value) is int:
-        return encode_integer_id(value)
-    if type(value) is str and type(decode_integer_id(value)) is int:
-        return value  # "42": the text of an integer, as SQL converts it for the column
-    raise DataError(f"column 'id' is INTEGER: expected an integer id, got {value!r}")
-
-
 @dataclass(frozen=True, eq=False)
 class _Filtered:
     """What UPDATE and DELETE share: the table, the WHERE, and the ``_find`` for it."""
@@ -162,7 +164,7 @@ class _Filtered:
         where = compile_expr(self.where) if self.where is not None else None
         object.__setattr__(self, "_where", where)
         object.__setattr__(self, "_server", compile_selector(self.where))
-        server_integer_id = compile_selector(self.where, integer_id=True)
+        server_integer_id = compile_selector(self.where, integer_ids=self.table)
         object.__setattr__(self, "_server_integer_id", server_integer_id)
         object.__setattr__(self, "_returning_fns", _returning(self.returning))
 
