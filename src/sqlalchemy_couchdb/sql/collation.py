@@ -22,7 +22,7 @@ import json
 import math
 from typing import Any
 
-from ..dbapi.exceptions import DataError
+from . import errors
 
 __all__ = [
     "check_value",
@@ -49,7 +49,7 @@ def type_rank(value: Any) -> int:
         return _NUMBER
     if kind is list or kind is dict:
         return _JSON
-    raise DataError(f"cannot compare a {kind.__name__} value ({value!r}): not a JSON value")
+    raise errors.DataError(f"cannot compare a {kind.__name__} value ({value!r}): not a JSON value")
 
 
 def json_text(value: Any) -> str:
@@ -103,12 +103,12 @@ def to_text(value: Any) -> str:
     if kind is int:
         return str(value)
     if kind is float:
-        raise DataError(
+        raise errors.DataError(
             f"cannot convert the float {value!r} to text exactly: relational databases "
             "print floats differently (SQLite 15 digits, PostgreSQL the shortest round "
             "trip); compare it as a number or store it as text"
         )
-    raise DataError(f"cannot use a {kind.__name__} value ({value!r}) as text")
+    raise errors.DataError(f"cannot use a {kind.__name__} value ({value!r}) as text")
 
 
 def to_number(value: Any) -> int | float:
@@ -118,7 +118,7 @@ def to_number(value: Any) -> int | float:
         return value
     if kind is bool:
         return int(value)
-    raise DataError(
+    raise errors.DataError(
         f"arithmetic on a {kind.__name__} value ({value!r}) is not supported: "
         "CouchDB documents keep their JSON types, and text is not silently turned "
         "into a number"
@@ -132,7 +132,7 @@ def check_value(value: Any, what: str) -> Any:
         return value
     if kind is float:
         if not math.isfinite(value):
-            raise DataError(f"{what} is {value!r}: JSON has no NaN or infinity")
+            raise errors.DataError(f"{what} is {value!r}: JSON has no NaN or infinity")
         return value
     if kind is list or kind is tuple:
         return [check_value(v, what) for v in value]
@@ -143,7 +143,7 @@ def check_value(value: Any, what: str) -> Any:
         return str(value)
     if isinstance(value, int):
         return int(value)
-    raise DataError(
+    raise errors.DataError(
         f"{what} has type {kind.__name__}; pass JSON values (str, int, float, bool, None, "
         "list, dict) or let SQLAlchemy's types convert it"
     )

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..dbapi.exceptions import ProgrammingError
 from ..mapping import ID_COLUMN, column_to_field
+from . import errors
 from .refusal import quote_sql, refuse
 
 __all__ = [
@@ -111,7 +111,7 @@ def _create_table(
         )
     schema = node.this
     if not isinstance(schema, exp.Schema):
-        raise ProgrammingError("CREATE TABLE needs a column list")
+        raise errors.ProgrammingError("CREATE TABLE needs a column list")
     table = table_name(schema.this, "CREATE TABLE")
     columns: list[ColumnSpec] = []
     primary: list[str] = []
@@ -159,7 +159,7 @@ def _create_index(
 ) -> CreateIndexPlan:
     index = node.this
     if not isinstance(index, exp.Index) or index.args.get("table") is None:
-        raise ProgrammingError(f"cannot read the index of {quote_sql(sql)}")
+        raise errors.ProgrammingError(f"cannot read the index of {quote_sql(sql)}")
     table = table_name(index.args["table"], "CREATE INDEX")
     params = index.args.get("params")
     columns: list[str] = []
@@ -171,7 +171,7 @@ def _create_index(
             )
         columns.append(column_name(target.name))
     if not columns:
-        raise ProgrammingError("CREATE INDEX needs at least one column")
+        raise errors.ProgrammingError("CREATE INDEX needs at least one column")
     return CreateIndexPlan(
         sql,
         index.name,
@@ -186,7 +186,7 @@ def drop_plan(node: exp.Drop, sql: str, table_name: TableName) -> DropTablePlan 
     kind = str(node.args.get("kind") or "").upper()
     tables = node.args.get("tables") or []
     if len(tables) != 1:
-        raise ProgrammingError(f"DROP {kind} names one object at a time")
+        raise errors.ProgrammingError(f"DROP {kind} names one object at a time")
     exists = bool(node.args.get("exists"))
     if kind == "TABLE":
         return DropTablePlan(sql, table_name(tables[0], "DROP TABLE"), exists)

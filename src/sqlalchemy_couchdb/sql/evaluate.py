@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..dbapi.exceptions import DataError, NotSupportedError
+from . import errors
 from .collation import compare, equal, json_text, sort_key, to_number, to_text
 from .expressions import (
     Aggregate,
@@ -219,7 +219,7 @@ def _truth(value: Any) -> bool | None:
     kind = type(value)
     if kind is int or kind is float:
         return value != 0
-    raise DataError(f"cannot use a {kind.__name__} value ({value!r}) as a condition")
+    raise errors.DataError(f"cannot use a {kind.__name__} value ({value!r}) as a condition")
 
 
 # -- functions ------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def _cast_fn(to: str) -> Callable[[Any], Any]:
     def number(v: Any) -> int | float:
         if isinstance(v, str):
             if not _NUMBER_TEXT.fullmatch(v):
-                raise DataError(f"cannot CAST the text {v!r} to a number")
+                raise errors.DataError(f"cannot CAST the text {v!r} to a number")
             text = v.strip()
             try:
                 return int(text)
@@ -343,7 +343,7 @@ def like_regex(pattern: str, escape: str | None, case_insensitive: bool = False)
     ends in the escape character matches nothing, as in SQLite.
     """
     if escape is not None and len(escape) != 1:
-        raise DataError(f"ESCAPE must be a single character, got {escape!r}")
+        raise errors.DataError(f"ESCAPE must be a single character, got {escape!r}")
     if case_insensitive:
         pattern = pattern.lower()
         escape = escape.lower() if escape is not None else None
@@ -594,8 +594,8 @@ def compile_expr(node: Expr) -> Compiled:
     if isinstance(node, Case):
         return _compile_case(node)
     if isinstance(node, Aggregate):  # pragma: no cover - the planner routes these
-        raise NotSupportedError(f"aggregate {node.name}() used outside the select list")
-    raise NotSupportedError(f"cannot evaluate {type(node).__name__}")  # pragma: no cover
+        raise errors.NotSupportedError(f"aggregate {node.name}() used outside the select list")
+    raise errors.NotSupportedError(f"cannot evaluate {type(node).__name__}")  # pragma: no cover
 
 
 # -- DISTINCT, ORDER BY and aggregates ------------------------------------------------------

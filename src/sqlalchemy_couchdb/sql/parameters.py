@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..dbapi.exceptions import ProgrammingError
+from . import errors
 from .collation import check_value
 
 __all__ = ["Parameters", "Params"]
@@ -33,22 +33,22 @@ class Parameters:
             if params is None or isinstance(params, Mapping | str | bytes):
                 if not self.names and not params:
                     return ()
-                raise ProgrammingError(
+                raise errors.ProgrammingError(
                     f"this statement has {len(self.names)} '?' parameters: pass a sequence"
                 )
             if len(params) != len(self.names):
-                raise ProgrammingError(
+                raise errors.ProgrammingError(
                     f"this statement has {len(self.names)} '?' parameters, {len(params)} were given"
                 )
             return tuple(check_value(v, f"parameter {i}") for i, v in enumerate(params, start=1))
         if not self.names:
             return ()
         if not isinstance(params, Mapping):
-            raise ProgrammingError(
+            raise errors.ProgrammingError(
                 "this statement uses named parameters (:name): pass a mapping, not "
                 f"{type(params).__name__}"
             )
         try:
             return tuple(check_value(params[n], f"parameter :{n}") for n in self.names)
         except KeyError as err:
-            raise ProgrammingError(f"no value given for parameter :{err.args[0]}") from None
+            raise errors.ProgrammingError(f"no value given for parameter :{err.args[0]}") from None

@@ -17,8 +17,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from ..dbapi.exceptions import ProgrammingError
 from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, column_to_field
+from . import errors
 from .ddl import (
     CreateIndexPlan,
     CreateTablePlan,
@@ -82,9 +82,9 @@ def compile_sql(sql: str) -> Plan:
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         if isinstance(err, ParseError) and err.errors:
             detail = str(err.errors[0].get("description", detail))
-        raise ProgrammingError(f"cannot parse SQL {quote_sql(sql)}: {detail}") from err
+        raise errors.ProgrammingError(f"cannot parse SQL {quote_sql(sql)}: {detail}") from err
     if len(statements) != 1:
-        raise ProgrammingError(
+        raise errors.ProgrammingError(
             f"expected one SQL statement, got {len(statements)}: {quote_sql(sql)}"
         )
     return _Translator(sql).statement(statements[0])
@@ -184,7 +184,7 @@ class _Translator:
             )
         if isinstance(node, exp.Condition | exp.Alias | exp.Paren | exp.Tuple):
             # sqlglot reads a mistyped keyword as an expression ("SELEC x" is x aliased).
-            raise ProgrammingError(f"not a SQL statement: {quote_sql(self.sql)}")
+            raise errors.ProgrammingError(f"not a SQL statement: {quote_sql(self.sql)}")
         name = str(node.this).upper() if isinstance(node, exp.Command) else node.key.upper()
         raise refuse(
             f"the {name} statement",
@@ -332,7 +332,9 @@ class _Translator:
         ):
             position = int(node.this)
             if not 1 <= position <= len(output) or output[position - 1].expr is None:
-                raise ProgrammingError(f"ORDER BY {position}: no such column in the select list")
+                raise errors.ProgrammingError(
+                    f"ORDER BY {position}: no such column in the select list"
+                )
             expr = output[position - 1].expr
         elif isinstance(node, exp.Column) and not node.table:
             for o in output:
@@ -352,7 +354,7 @@ class _Translator:
             raise refuse(f"this form of {what}", "use LIMIT n OFFSET m")
         value = self.expr(node.expression)
         if not is_constant(value):
-            raise ProgrammingError(f"{what} must be a number or a parameter")
+            raise errors.ProgrammingError(f"{what} must be a number or a parameter")
         return value
 
     def _fields(self, star: bool, nodes: Sequence[Expr | None]) -> tuple[str, ...] | None:
@@ -385,20 +387,20 @@ class _Translator:
         else:
             table = self._table(target, "INSERT")
         if len(set(columns)) != len(columns):
-            raise ProgrammingError(f"a column is named twice in {quote_sql(self.sql)}")
+            raise errors.ProgrammingError(f"a column is named twice in {quote_sql(self.sql)}")
         rows: list[tuple[Expr | None, ...]] = []
         source = node.args.get("expression")
         if node.args.get("default"):
             rows.append(())
         elif isinstance(source, exp.Values):
             if not columns:
-                raise ProgrammingError(
+                raise errors.ProgrammingError(
                     "INSERT needs a column list: documents have no fixed column order"
                 )
             for tup in source.expressions:
                 values = tup.expressions if isinstance(tup, exp.Tuple) else [tup]
                 if len(values) != len(columns):
-                    raise ProgrammingError(
+                    raise errors.ProgrammingError(
                         f"{len(values)} values for {len(columns)} columns in {quote_sql(self.sql)}"
                     )
                 rows.append(tuple(self._insert_value(v) for v in values))
@@ -416,7 +418,7 @@ class _Translator:
             return None
         value = self.expr(node)
         if not is_constant(value):
-            raise ProgrammingError("INSERT … VALUES cannot read columns")
+            raise errors.ProgrammingError("INSERT … VALUES cannot read columns")
         return value
 
     def _returning(self, node: exp.Expr) -> tuple[OutputColumn, ...]:
@@ -440,7 +442,9 @@ class _Translator:
         assignments: list[tuple[str, Expr]] = []
         for eq in node.expressions:
             if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column):
-                raise ProgrammingError(f"cannot read the SET clause of {quote_sql(self.sql)}")
+                raise errors.ProgrammingError(
+                    f"cannot read the SET clause of {quote_sql(self.sql)}"
+                )
             self._check_qualifier(eq.this)
             name = self._column_name(eq.this.name)
             if name == ID_COLUMN:
@@ -450,9 +454,9 @@ class _Translator:
                     hybrid=False,
                 )
             if name == REV_COLUMN:
-                raise ProgrammingError("column 'rev' is set by CouchDB on every write")
+                raise errors.ProgrammingError("column 'rev' is set by CouchDB on every write")
             if any(name == a for a, _ in assignments):
-                raise ProgrammingError(f"column {name!r} is assigned twice")
+                raise errors.ProgrammingError(f"column {name!r} is assigned twice")
             assignments.append((name, self.expr(eq.expression)))
         where_node = node.args.get("where")
         where = self._condition(where_node.this) if where_node is not None else None
@@ -491,11 +495,11 @@ class _Translator:
 
     def _column_name(self, name: str) -> str:
         if name == TYPE_FIELD:
-            raise ProgrammingError(
+            raise errors.ProgrammingError(
                 f"column name {TYPE_FIELD!r} is reserved: it holds the table name in every document"
             )
         if name.startswith("_") or not name:
-            raise ProgrammingError(
+            raise errors.ProgrammingError(
                 f"column name {name!r} is reserved: CouchDB keeps fields starting with '_'"
             )
         return name
@@ -509,7 +513,7 @@ class _Translator:
             )
         qualifier = node.table
         if qualifier and qualifier not in self.qualifiers:
-            raise ProgrammingError(
+            raise errors.ProgrammingError(
                 f"column {node.sql()} names table {qualifier!r}, but the statement reads "
                 f"{self.table!r} only"
             )
@@ -520,7 +524,7 @@ class _Translator:
         name = node.this  # None for '?'
         positional = name is None
         if self.positional is not None and self.positional != positional:
-            raise ProgrammingError("a statement cannot mix '?' and ':name' parameters")
+            raise errors.ProgrammingError("a statement cannot mix '?' and ':name' parameters")
         self.positional = positional
         if positional:
             slot = len(self.param_names)
@@ -538,10 +542,10 @@ class _Translator:
             return self.expr(node.this)
         if isinstance(node, exp.Column):
             if isinstance(node.this, exp.Star):
-                raise ProgrammingError("* is only allowed in the select list")
+                raise errors.ProgrammingError("* is only allowed in the select list")
             self._check_qualifier(node)
             if self.table is None:
-                raise ProgrammingError(f"column {node.sql()} needs a FROM clause")
+                raise errors.ProgrammingError(f"column {node.sql()} needs a FROM clause")
             name = self._column_name(node.name)
             return Column(name, column_to_field(name))
         if isinstance(node, exp.Placeholder):
@@ -666,7 +670,7 @@ class _Translator:
 
     def _aggregate(self, node: exp.Expr, name: str) -> Expr:
         if self.aggregates is None:
-            raise ProgrammingError(
+            raise errors.ProgrammingError(
                 f"aggregate {name}() is only allowed in the select list (no GROUP BY)"
             )
         if node.args.get("expressions"):
@@ -681,7 +685,7 @@ class _Translator:
         try:
             if isinstance(arg, exp.Star):
                 if name != "count" or distinct:
-                    raise ProgrammingError(f"{name}(*) is not valid SQL")
+                    raise errors.ProgrammingError(f"{name}(*) is not valid SQL")
                 value: Expr | None = None
             else:
                 value = self.expr(arg)

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dbapi.exceptions import DataError
 from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD
+from . import errors
 from .evaluate import (
     Compiled,
     RowFn,
@@ -169,7 +169,7 @@ def _count(compiled: Compiled | None, vals: Vals, what: str) -> int | None:
     if value is None:
         return None
     if type(value) is not int:
-        raise DataError(f"{what} must be an integer, got {value!r}")
+        raise errors.DataError(f"{what} must be an integer, got {value!r}")
     if value < 0:
         return None if what == "LIMIT" else 0
     return value

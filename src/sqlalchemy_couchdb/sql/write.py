@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dbapi.exceptions import DataError, NotSupportedError
 from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, encode_integer_id
+from . import errors
 from .collation import check_value
 from .evaluate import Compiled, RowFn, Vals, compile_expr
 from .expressions import Expr
@@ -100,7 +100,7 @@ class InsertPlan:
         if type(value) is str and _DECIMAL.fullmatch(value):
             value = int(value)  # "42": SQL converts text to the column's type
         if type(value) is not int:
-            raise DataError(f"column 'id' of {self.table} is INTEGER, got {value!r}")
+            raise errors.DataError(f"column 'id' of {self.table} is INTEGER, got {value!r}")
         return encode_integer_id(self.table, value)
 
     def _document(
@@ -117,14 +117,14 @@ class InsertPlan:
                     doc["_id"] = self._integer_id(v) if integer_id else _check_id(v)
             elif column == REV_COLUMN:
                 if v is not None:
-                    raise DataError(
+                    raise errors.DataError(
                         f"INSERT cannot set column {REV_COLUMN!r}: CouchDB assigns revisions"
                     )
             else:
                 doc[column] = v
         if doc["_id"] is None:
             if integer_id:
-                raise NotSupportedError(
+                raise errors.NotSupportedError(
                     f"INSERT into {self.table}: column 'id' is INTEGER and no id was given; "
                     "CouchDB cannot number rows (no autoincrement). Give each row its id, "
                     "or declare id as String with server_default=FetchedValue() to get "
@@ -136,9 +136,11 @@ class InsertPlan:
 
 def _check_id(value: Any) -> str:
     if type(value) is not str or not value:
-        raise DataError(f"column 'id' must be a non-empty string (a CouchDB id), got {value!r}")
+        raise errors.DataError(
+            f"column 'id' must be a non-empty string (a CouchDB id), got {value!r}"
+        )
     if value.startswith("_"):
-        raise DataError(
+        raise errors.DataError(
             f"id {value!r} starts with '_': CouchDB reserves such ids (_design/, _local/)"
         )
     return value
