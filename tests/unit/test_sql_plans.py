@@ -366,6 +366,30 @@ def test_equality_on_an_indexed_field_names_the_index() -> None:
     assert request.use_index is None
 
 
+def test_zero_or_one_on_an_indexed_field_is_an_index_range() -> None:
+    # x = 1 must also match true (SQL booleans are 0/1); CouchDB cannot read $in from an
+    # index, so the pair becomes one range: true, then the numbers up to 1.
+    plan = compile_sql("SELECT t.id FROM t WHERE t.x = :x LIMIT 1")
+    assert isinstance(plan, SelectPlan)
+    bound = plan.bind({"x": 1}, [IX_X])
+    assert bound.requests == (
+        FindRequest(
+            {**T, "x": {"$gte": True, "$lte": 1}},
+            ["_id", "type", "x"],
+            use_index=["sqla-t", "ix_t_x"],
+        ),
+    )
+    assert bound.client_offset == 0 and bound.start().wanted() == 1
+    (request,) = plan.bind({"x": False}, [IX_X]).requests
+    assert request.selector == {**T, "x": {"$gte": False, "$lte": 0}}
+    (request,) = plan.bind({"x": 1}).requests  # no index: $in filters exactly
+    assert request.selector == {**T, "x": {"$in": [1, True]}} and request.limit == 1
+    update = compile_sql("UPDATE t SET n = 0 WHERE t.x = 1")
+    assert isinstance(update, UpdatePlan)
+    (request,) = update.bind(None, [IX_X]).requests
+    assert request.selector == {**T, "x": {"$gte": True, "$lte": 1}}
+
+
 def test_limit_zero_sends_nothing() -> None:
     assert requests("SELECT t.id FROM t LIMIT 0") == []
 

@@ -100,16 +100,22 @@ def test_three_valued_logic(where: str, expected: list[str]) -> None:
 
 
 def test_booleans_are_zero_and_one() -> None:
-    docs = docs_of({"b": True}, {"b": False}, {"b": 1}, {"b": 0}, {"b": 2}, {"b": None}, {})
+    docs = docs_of(
+        {"b": True}, {"b": False}, {"b": 1}, {"b": 0}, {"b": 2}, {"b": None}, {}, {"b": -1}
+    )
     assert ids("SELECT id FROM t WHERE b = 1", docs=docs) == ["k000", "k002"]
     assert ids("SELECT id FROM t WHERE b = TRUE", docs=docs) == ["k000", "k002"]
     assert ids("SELECT id FROM t WHERE b = :v", {"v": False}, docs) == ["k001", "k003"]
-    assert ids("SELECT id FROM t WHERE b", docs=docs) == ["k000", "k002", "k004"]
+    assert ids("SELECT id FROM t WHERE b", docs=docs) == ["k000", "k002", "k004", "k007"]
     assert ids("SELECT id FROM t WHERE NOT b", docs=docs) == ["k001", "k003"]
     assert ids("SELECT id FROM t WHERE b >= 1", docs=docs) == ["k000", "k002", "k004"]
-    assert ids("SELECT id FROM t WHERE b < 1", docs=docs) == ["k001", "k003"]
+    assert ids("SELECT id FROM t WHERE b < 1", docs=docs) == ["k001", "k003", "k007"]
     assert ids("SELECT id FROM t WHERE b IN (0, 2)", docs=docs) == ["k001", "k003", "k004"]
-    assert ids("SELECT id FROM t WHERE b != 0", docs=docs) == ["k000", "k002", "k004"]
+    assert ids("SELECT id FROM t WHERE b != 0", docs=docs) == ["k000", "k002", "k004", "k007"]
+    indexed = [*INDEXES, MangoIndex(("type", "b"), "sqla-t", "ix_b")]
+    for value, expected in ((1, ["k000", "k002"]), (False, ["k001", "k003"])):
+        _cols, rows = run_sql("SELECT id FROM t WHERE b = :v", docs, {"v": value}, indexed)
+        assert sorted(r[0] for r in rows) == expected
 
 
 # -- LIKE ---------------------------------------------------------------------------------------

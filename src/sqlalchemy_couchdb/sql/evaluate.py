@@ -37,10 +37,12 @@ from .expressions import (
     Like,
     Literal,
     Neg,
+    Not,
     NullSafeEq,
     Or,
     Param,
     Truth,
+    nnf,
 )
 
 __all__ = [
@@ -576,6 +578,10 @@ def compile_expr(node: Expr) -> Compiled:
     if isinstance(node, IsBool):
         value, negated = node.value, node.negated
         return _lift(lambda v: (_truth(v) is value) != negated, compile_expr(node.operand))
+    if isinstance(node, Not):
+        # WHERE arrives in negation normal form; a NOT elsewhere (a CASE condition, the
+        # select list) gets the same three-valued rewrite here.
+        return compile_expr(nnf(node))
     if isinstance(node, And | Or):
         return _compile_junction([compile_expr(i) for i in node.items], isinstance(node, And))
     if isinstance(node, InList):

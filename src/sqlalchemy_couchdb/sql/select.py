@@ -52,6 +52,7 @@ from .selector import (
     is_server_field,
     not_null,
     null_or_missing,
+    widen_for_index,
 )
 
 __all__ = ["BoundSelect", "OrderTerm", "OutputColumn", "SelectPlan", "SelectRun"]
@@ -197,17 +198,21 @@ def _strategy(
     if not isinstance(cond.conjuncts, list):
         return (), kind, offset  # the WHERE is never TRUE
     base = [{TYPE_FIELD: {"$eq": plan.table}}, *cond.conjuncts]
-    selector = conjoin(base)
+    indexed = frozenset(f for index in indexes for f in index.fields)
+
+    def select(conjuncts: list[dict[str, Any]]) -> dict[str, Any]:
+        return widen_for_index(conjoin(conjuncts), indexed)[0]
+
+    selector, widened = widen_for_index(conjoin(base), indexed)
     eq_fields = equality_fields(selector)
     fields = list(plan.fields) if plan.fields is not None else None
-    exact = cond.exact and not plan.distinct
+    exact = cond.exact and not widened and not plan.distinct
     needed = None if limit is None else offset + limit
+    use = choose_equality_index(eq_fields | widened, indexes)
 
     if kind == _AGGREGATE or (kind == _STREAM and not exact):
-        use = choose_equality_index(eq_fields, indexes)
         return (FindRequest(selector, fields, use_index=use),), kind, offset
     if kind == _STREAM:  # exact: the server may skip and stop for us
-        use = choose_equality_index(eq_fields, indexes)
         return (FindRequest(selector, fields, use_index=use, skip=offset, limit=limit),), kind, 0
 
     keys = c.sort_keys
@@ -219,13 +224,12 @@ def _strategy(
         else choose_sort_index(keys, plan.order[0].descending, eq_fields, indexes)
     )
     if keys is None or choice is None:
-        use = choose_equality_index(eq_fields, indexes)
         return (FindRequest(selector, fields, use_index=use),), _SORT, offset
     sort, use_index = choice
     nullable = [k for k in keys if k != "_id" and k not in plan._compiled.null_rejected]
     named = [not_null(k) for k in keys if k != "_id" and k not in selector]
     values = FindRequest(
-        conjoin([*base, *named]),
+        select([*base, *named]),
         fields,
         sort,
         use_index,
@@ -236,7 +240,7 @@ def _strategy(
         return (values,), _STREAM, 0 if exact else offset
     branches = [b for k in nullable for b in null_or_missing(k)["$or"]]
     nulls = FindRequest(
-        conjoin([*base, {"$or": branches}]),
+        select([*base, {"$or": branches}]),
         fields,
         limit=needed if exact and len(keys) == 1 else None,
     )

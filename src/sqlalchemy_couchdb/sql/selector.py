@@ -68,6 +68,7 @@ __all__ = [
     "like_to_regex",
     "not_null",
     "null_or_missing",
+    "widen_for_index",
 ]
 
 Vals = Sequence[Any]
@@ -146,6 +147,36 @@ def _mango_key(value: Any) -> tuple[int, int | float] | None:
     if type(value) is int or type(value) is float:
         return (1, value)
     return None
+
+
+def widen_for_index(
+    selector: dict[str, Any], indexed: frozenset[str]
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Turn ``{"x": {"$in": [1, true]}}`` into a range when ``x`` is indexed.
+
+    SQL's ``x = 1`` also matches ``true`` (see :func:`_equivalents`), but CouchDB cannot
+    read ``$in`` from an index, so a point query would scan. ``{"$gte": true, "$lte": 1}``
+    (``0``: ``{"$gte": false, "$lte": 0}``) is one index range holding both values and
+    only the numbers below them; the client drops the rest. Returns the selector and the
+    fields widened (no longer exact).
+    """
+    widened: set[str] = set()
+    out = selector
+    for field, cond in selector.items():
+        if field not in indexed or not isinstance(cond, dict) or list(cond) != ["$in"]:
+            continue
+        values = cond["$in"]
+        if len(values) != 2:
+            continue
+        flags = [v for v in values if type(v) is bool]
+        numbers = [v for v in values if type(v) is not bool and _number(v) is not None]
+        if len(flags) != 1 or len(numbers) != 1 or int(flags[0]) != numbers[0]:
+            continue
+        if out is selector:
+            out = dict(selector)
+        out[field] = {"$gte": flags[0], "$lte": numbers[0]}
+        widened.add(field)
+    return out, frozenset(widened)
 
 
 def conjoin(conjuncts: Conjuncts) -> dict[str, Any]:

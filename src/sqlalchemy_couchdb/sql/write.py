@@ -23,7 +23,13 @@ from .expressions import Expr
 from .find import FindRequest, MangoIndex, choose_equality_index
 from .parameters import Parameters, Params
 from .select import OutputColumn
-from .selector import ServerCondition, compile_selector, conjoin, equality_fields
+from .selector import (
+    ServerCondition,
+    compile_selector,
+    conjoin,
+    equality_fields,
+    widen_for_index,
+)
 
 __all__ = [
     "BoundDelete",
@@ -183,8 +189,10 @@ class _Filtered:
         if not isinstance(cond.conjuncts, list):
             return vals, (), where  # the WHERE is never TRUE
         selector = conjoin([{TYPE_FIELD: {"$eq": self.table}}, *cond.conjuncts])
+        indexed = frozenset(f for index in indexes for f in index.fields)
+        selector, widened = widen_for_index(selector, indexed)
         fields = list(self.fields) if self.fields is not None else None
-        use = choose_equality_index(equality_fields(selector), indexes)
+        use = choose_equality_index(equality_fields(selector) | widened, indexes)
         return vals, (FindRequest(selector, fields, use_index=use),), where
 
 
