@@ -202,6 +202,10 @@ def test_like_escape_must_be_one_character() -> None:
         ("CASE WHEN 1 = 2 THEN 'a' WHEN 2 = 2 THEN 'b' ELSE 'c' END", "b"),
         ("CASE 3 WHEN 1 THEN 'a' ELSE 'z' END", "z"),
         ("CASE WHEN NULL THEN 'a' END", None),
+        ("CASE WHEN NOT (1 = 1) THEN 'a' ELSE 'b' END", "b"),
+        ("NOT (1 = 2)", True),
+        ("NOT (NULL = 1)", None),
+        ("NOT (1 IN (2, NULL))", None),
         ("TRUE", True),
         ("-(2)", -2),
         ("1 < 'a'", True),  # numbers sort before text
