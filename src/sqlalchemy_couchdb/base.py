@@ -33,8 +33,26 @@ if TYPE_CHECKING:
 __all__ = ["CouchDBCompiler", "CouchDBDialect"]
 
 
+_PLAIN_BIND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
 class CouchDBCompiler(compiler.SQLCompiler):
     """Renders SQL the translator reads: ANSI SQL with a few spellings made plain."""
+
+    def bindparam_string(self, name: str, **kw: Any) -> str:  # type: ignore[override]
+        # The translator's parser reads ``:name`` for plain identifiers only: ":1param"
+        # is a number, ":q?marks" and ":/slashes/" hold operators. Such names are sent
+        # escaped; SQLAlchemy renames the parameters to match (``escaped_from``).
+        if not kw.get("escaped_from") and not _PLAIN_BIND_NAME.match(name):
+            escaped = re.sub(r"[^A-Za-z0-9_]", "_", name)
+            kw["escaped_from"] = name
+            name = escaped if not escaped[:1].isdigit() else f"p{escaped}"
+        return super().bindparam_string(name, **kw)
+
+    def visit_truediv_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
+        # As SQLite's dialect does: integers divide as integers in the translator (its
+        # NUMERIC keeps 2.00 an integer too), so the divisor is made a float.
+        return f"{self.process(binary.left, **kw)} / ({self.process(binary.right, **kw)} + 0.0)"
 
     def _ilike(self, binary: Any, keyword: str, **kw: Any) -> str:
         # Spelled ILIKE (not lower(x) LIKE lower(y)) so the translator sees the intent.
@@ -193,6 +211,7 @@ class CouchDBDialect(default.DefaultDialect):
     ) -> list[str]:
         return self._run(connection, "table_names")
 
+    @reflection.cache
     def has_table(
         self, connection: Connection, table_name: str, schema: str | None = None, **kw: Any
     ) -> bool:
