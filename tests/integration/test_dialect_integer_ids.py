@@ -85,3 +85,11 @@ def test_duplicate_and_missing_integer_ids_are_refused(engine: sa.Engine) -> Non
         conn.execute(users.insert(), {"id": 1, "name": "again"})
     with pytest.raises(exc.NotSupportedError, match="cannot number rows"), engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO users (name) VALUES ('no id')"))
+
+
+def test_select_star_is_the_declared_columns(engine: sa.Engine) -> None:
+    # A declared table: its columns in their order (no rev: users does not declare it).
+    with engine.connect() as conn:
+        result = conn.execute(sa.text("SELECT * FROM users WHERE id = 3"))
+        assert list(result.keys()) == ["id", "name"]
+        assert result.all() == [(3, "u3")]

@@ -43,16 +43,12 @@ _INDEX_DDOC_PREFIX = "sqla-"
 TYPE_INDEX_DDOC = "sqlalchemy_couchdb-type"
 
 
-#: Declared tables whose ``id`` column is INTEGER (True) or not (False), per (server,
-#: database). Every statement asks, so the answers are kept for the whole process: DDL
+#: The columns of declared tables, per (server, database). Statements ask (is ``id``
+#: INTEGER? what does ``*`` mean?), so the answers are kept for the whole process: DDL
 #: through any connection updates them at once, and an unknown table is looked up again
 #: each time, so a table another process declares is seen by its first statement here.
-_ID_KINDS: dict[tuple[str, str], dict[str, bool]] = {}
-_ID_KINDS_LOCK = threading.Lock()
-
-
-def _integer_id(columns: Sequence[ColumnSpec]) -> bool:
-    return any(c.name == ID_COLUMN and is_integer_type(c.type) for c in columns)
+_DECLARED: dict[tuple[str, str], dict[str, tuple[ColumnSpec, ...]]] = {}
+_DECLARED_LOCK = threading.Lock()
 
 
 def index_ddoc(table: str) -> str:
@@ -130,36 +126,43 @@ class Catalog:
             tables[name] = {"columns": [_column_json(c) for c in columns]}
 
         yield from self._update_schema(change)
-        with _ID_KINDS_LOCK:
-            _ID_KINDS.setdefault(self._id_kinds_key, {})[name] = _integer_id(columns)
+        with _DECLARED_LOCK:
+            _DECLARED.setdefault(self._declared_key, {})[name] = tuple(columns)
 
     def forget_table(self, name: str) -> Io[None]:
         def change(tables: dict[str, Any]) -> None:
             tables.pop(name, None)
 
         yield from self._update_schema(change)
-        with _ID_KINDS_LOCK:
-            _ID_KINDS.get(self._id_kinds_key, {}).pop(name, None)
+        with _DECLARED_LOCK:
+            _DECLARED.get(self._declared_key, {}).pop(name, None)
 
     @property
-    def _id_kinds_key(self) -> tuple[str, str]:
+    def _declared_key(self) -> tuple[str, str]:
         return (self._client.settings.base_url, self._client.database)
+
+    def declared_columns(self, table: str) -> Io[tuple[ColumnSpec, ...] | None]:
+        """The columns ``CREATE TABLE`` declared, or None for a table never declared.
+
+        Kept for the process (see ``_DECLARED``): a table dropped and declared again
+        differently by another process keeps its first columns here until DDL here.
+        """
+        key = self._declared_key
+        known = _DECLARED.get(key, {}).get(table)
+        if known is not None:
+            return known
+        declared = {n: tuple(c) for n, c in (yield from self.declared_tables()).items()}
+        with _DECLARED_LOCK:
+            _DECLARED[key] = declared
+        return declared.get(table)
 
     def integer_id(self, table: str) -> Io[bool]:
         """Whether the table was declared with an INTEGER ``id`` column.
 
         Its id ``n`` is then stored as ``"<table>:<n>"`` (:func:`..mapping.encode_integer_id`).
-        A table dropped and declared again with another ``id`` type by another process
-        keeps the first answer in this process until DDL here names it.
         """
-        key = self._id_kinds_key
-        known = _ID_KINDS.get(key, {}).get(table)
-        if known is not None:
-            return known
-        kinds = {n: _integer_id(c) for n, c in (yield from self.declared_tables()).items()}
-        with _ID_KINDS_LOCK:
-            _ID_KINDS[key] = kinds
-        return kinds.get(table, False)
+        columns = yield from self.declared_columns(table)
+        return any(c.name == ID_COLUMN and is_integer_type(c.type) for c in columns or ())
 
     def data_tables(self) -> Io[dict[str, int]]:
         """``type`` values present in the data, with document counts (a reduce view)."""

@@ -129,7 +129,11 @@ def _integer_id(conn: _ConnectionState, table: str | None) -> Io[bool]:
 def _select(conn: _ConnectionState, plan: sql.SelectPlan, params: Any) -> Io[Outcome]:
     indexes = yield from conn.catalog.mango_indexes()
     integer_id = yield from _integer_id(conn, plan.table)
-    bound = plan.bind(params, indexes, integer_id=integer_id)
+    star = None
+    if plan.columns is None and plan.table is not None:  # SELECT *
+        declared = yield from conn.catalog.declared_columns(plan.table)
+        star = [c.name for c in declared] if declared is not None else None
+    bound = plan.bind(params, indexes, integer_id=integer_id, star_columns=star)
     run = bound.start()
     if run.columns is not None:
         yield Header(run.columns)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD
+from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, column_to_field
 from . import errors
 from .evaluate import (
     Compiled,
@@ -110,19 +110,23 @@ class SelectPlan:
         indexes: Sequence[MangoIndex] = (),
         *,
         integer_id: bool = False,
+        star_columns: Sequence[str] | None = None,
     ) -> BoundSelect:
         """Bind parameters and choose the requests, given the indexes that exist.
 
         ``integer_id``: the table's ``id`` column is INTEGER, so its ids are stored as
         ``"<table>:<n>"`` (see :func:`..mapping.encode_integer_id`); the caller turns them
         back into ints before feeding documents to the run.
+        ``star_columns``: the columns the table was declared with, which ``*`` stands for;
+        None for a table never declared (``*`` is then ``id``, ``rev`` and every field).
         """
         vals = self.parameters.bind(params)
         c = self._compiled
         limit = _count(c.limit, vals, "LIMIT")
         offset = _count(c.offset, vals, "OFFSET") or 0
         strategy = _strategy(self, vals, limit, offset, indexes, integer_id)
-        return BoundSelect(self, vals, limit, offset, *strategy)
+        star = tuple(star_columns) if star_columns is not None else None
+        return BoundSelect(self, vals, limit, offset, *strategy, star_columns=star)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,14 +282,41 @@ class BoundSelect:
     requests: tuple[FindRequest, ...]
     kind: str
     client_offset: int
+    star_columns: tuple[str, ...] | None = None
 
     @property
     def columns(self) -> tuple[str, ...] | None:
+        if self.plan.columns is None and self.star_columns is not None:
+            return _expand_star(self.plan, self.star_columns)[1]
         return self.plan.columns
 
     def start(self) -> SelectRun:
         """A fresh run: feed it each request's documents, then call ``finish``."""
         return SelectRun(self)
+
+
+def _expand_star(
+    plan: SelectPlan, star_columns: tuple[str, ...]
+) -> tuple[list[str | None], tuple[str, ...]]:
+    """The select list with ``*`` as declared columns: per output, the document field
+    it reads (None: an expression of the select list) and the output names."""
+    fields: list[str | None] = []
+    names: list[str] = []
+    for output in plan.output:
+        if output.expr is None:
+            fields.extend(column_to_field(c) for c in star_columns)
+            names.extend(star_columns)
+        else:
+            fields.append(None)
+            names.append(output.name)
+    return fields, tuple(names)
+
+
+def _getter(field: str) -> RowFn:
+    def get(doc: Doc) -> Any:
+        return doc.get(field)
+
+    return get
 
 
 class _Sink:
@@ -347,6 +378,12 @@ class SelectRun:
         self._items: list[RowFn | None] = [o.make(vals) if o else None for o in c.output]
         self._names = [o.name for o in plan.output]
         self.columns: tuple[str, ...] | None = plan.columns
+        if self.columns is None and bound.star_columns is not None:
+            # A declared table: * is its columns, in their declared order, known now.
+            fields, self.columns = _expand_star(plan, bound.star_columns)
+            items = iter([item for item in self._items if item is not None])
+            self._items = [_getter(f) if f is not None else next(items) for f in fields]
+            self._names = list(self.columns)
         self._star = self.columns is None
         # SELECT DISTINCT * cannot remove anything: every row carries its document's id.
         distinct = plan.distinct and not self._star
