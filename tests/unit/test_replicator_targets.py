@@ -60,3 +60,17 @@ async def test_engine_is_built_without_connecting(tmp_path: object) -> None:
         assert "s3cret" not in repr(target.engine)
     finally:
         await target.dispose()
+
+
+async def test_no_password_in_reprs() -> None:
+    from couchdb_replicator import InferredSchema, Replicator
+    from sqlalchemy_couchdb.dbapi import ConnectionSettings
+
+    target = create_target_engine("mysql://root:s3cret@127.0.0.1:1/db")
+    source = ConnectionSettings.from_url("couchdb://admin:pa55@127.0.0.1:1/db")
+    try:
+        replicator = Replicator(source, target, InferredSchema())
+        for thing in (target, target.url, source, replicator):
+            assert "s3cret" not in repr(thing) and "pa55" not in repr(thing)
+    finally:
+        await target.dispose()
