@@ -86,6 +86,12 @@ def execute_statement(
 
 
 def _pager(conn: _ConnectionState, request: FindRequest, wanted: int | None) -> FindPager:
+    """Pages of one request; reading stops when the run is done, not at a fixed cap.
+
+    ``request.limit`` is the size of the first page that can answer the query when the
+    selector is exact; it is no cap, because CouchDB's ICU equality can still return a
+    document the client's exact WHERE drops, and then the next page must be read.
+    """
     page_size = DEFAULT_FIND_PAGE
     if request.limit is not None:
         page_size = max(1, min(page_size, request.limit))
@@ -99,7 +105,6 @@ def _pager(conn: _ConnectionState, request: FindRequest, wanted: int | None) -> 
         sort=request.sort,
         use_index=request.use_index,
         page_size=page_size,
-        limit=request.limit,
         skip=request.skip,
     )
 
