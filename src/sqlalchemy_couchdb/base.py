@@ -233,13 +233,14 @@ class CouchDBDialect(default.DefaultDialect):
             from sqlalchemy import exc
 
             raise exc.NoSuchTableError(table_name)
+        # No "autoincrement" key: nothing is generated, and SQLAlchemy's policy is to
+        # leave the key out rather than report False for a primary key.
         return [
             {
                 "name": col["name"],
                 "type": _type_from_name(col["type"]),
                 "nullable": col["nullable"],
                 "default": None,
-                "autoincrement": False,
             }
             for col in columns
         ]
@@ -248,7 +249,18 @@ class CouchDBDialect(default.DefaultDialect):
     def get_pk_constraint(
         self, connection: Connection, table_name: str, schema: str | None = None, **kw: Any
     ) -> Any:
-        return {"constrained_columns": ["id"], "name": None}
+        # The declared PRIMARY KEY, in its order (declared, not enforced: CREATE TABLE
+        # warns); a table never declared is keyed by its document id.
+        columns = self._run(connection, "table_columns", table_name)
+        if not columns:
+            from sqlalchemy import exc
+
+            raise exc.NoSuchTableError(table_name)
+        key = sorted((c for c in columns if c.get("primary_key")), key=lambda c: c["primary_key"])
+        names = [c["name"] for c in key]
+        if not names and "primary_key" not in columns[0]:
+            names = [c["name"] for c in columns if c["name"] == "id"]
+        return {"constrained_columns": names, "name": None}
 
     def get_foreign_keys(
         self, connection: Connection, table_name: str, schema: str | None = None, **kw: Any
@@ -259,6 +271,11 @@ class CouchDBDialect(default.DefaultDialect):
     def get_indexes(
         self, connection: Connection, table_name: str, schema: str | None = None, **kw: Any
     ) -> list[Any]:
+        if not self.has_table(connection, table_name, schema, **kw):
+            from sqlalchemy import exc
+
+            raise exc.NoSuchTableError(table_name)
+        # A UNIQUE index is created for queries only (CouchDB does not enforce it).
         return [
             {"name": index.name, "column_names": list(index.fields), "unique": False}
             for index in self._run(connection, "table_indexes", table_name)
@@ -280,31 +297,35 @@ class CouchDBDialect(default.DefaultDialect):
         return {"text": None}
 
 
+# Declared type names (as the translator's parser spells them) -> the SQL standard types
+# SQLAlchemy's reflection returns, as SQLite's dialect does.
 _TYPE_NAMES: dict[str, type[sqltypes.TypeEngine[Any]]] = {
-    "VARCHAR": sqltypes.String,
-    "CHAR": sqltypes.String,
-    "NVARCHAR": sqltypes.String,
-    "TEXT": sqltypes.Text,
-    "CLOB": sqltypes.Text,
-    "INTEGER": sqltypes.Integer,
-    "INT": sqltypes.Integer,
-    "SMALLINT": sqltypes.SmallInteger,
-    "BIGINT": sqltypes.BigInteger,
-    "FLOAT": sqltypes.Float,
-    "REAL": sqltypes.Float,
-    "DOUBLE": sqltypes.Double,
-    "DOUBLE PRECISION": sqltypes.Double,
-    "NUMERIC": sqltypes.Numeric,
-    "DECIMAL": sqltypes.Numeric,
-    "BOOLEAN": sqltypes.Boolean,
-    "DATE": sqltypes.Date,
-    "DATETIME": sqltypes.DateTime,
-    "TIMESTAMP": sqltypes.DateTime,
-    "TIME": sqltypes.Time,
+    "VARCHAR": sqltypes.VARCHAR,
+    "CHAR": sqltypes.CHAR,
+    "NCHAR": sqltypes.NCHAR,
+    "NVARCHAR": sqltypes.NVARCHAR,
+    "TEXT": sqltypes.TEXT,
+    "CLOB": sqltypes.CLOB,
+    "INTEGER": sqltypes.INTEGER,
+    "INT": sqltypes.INTEGER,
+    "SMALLINT": sqltypes.SMALLINT,
+    "BIGINT": sqltypes.BIGINT,
+    "FLOAT": sqltypes.FLOAT,
+    "REAL": sqltypes.REAL,
+    "DOUBLE": sqltypes.DOUBLE,
+    "DOUBLE PRECISION": sqltypes.DOUBLE_PRECISION,
+    "NUMERIC": sqltypes.NUMERIC,
+    "DECIMAL": sqltypes.DECIMAL,
+    "BOOLEAN": sqltypes.BOOLEAN,
+    "DATE": sqltypes.DATE,
+    "DATETIME": sqltypes.DATETIME,
+    "TIMESTAMP": sqltypes.TIMESTAMP,
+    "TIME": sqltypes.TIME,
     "JSON": sqltypes.JSON,
-    "UUID": sqltypes.Uuid,
-    "BLOB": sqltypes.LargeBinary,
-    "VARBINARY": sqltypes.LargeBinary,
+    "UUID": sqltypes.UUID,
+    "BLOB": sqltypes.BLOB,
+    "VARBINARY": sqltypes.VARBINARY,
+    "BINARY": sqltypes.BINARY,
     "NULL": sqltypes.NullType,
 }
 

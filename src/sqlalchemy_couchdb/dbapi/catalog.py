@@ -109,6 +109,17 @@ class Catalog:
             for name, spec in tables.items()
         }
 
+    def primary_key(self, table: str) -> Io[list[str] | None]:
+        """The PRIMARY KEY columns ``CREATE TABLE`` declared, in their order (None for a
+        table never declared). Declared, not enforced: the document id is the key."""
+        doc = (yield self._client._get_local(SCHEMA_DOC)) or {}
+        spec = doc.get("tables", {}).get(table)
+        if spec is None:
+            return None
+        if "primary_key" in spec:
+            return [str(c) for c in spec["primary_key"]]
+        return [str(c["name"]) for c in spec.get("columns", []) if c.get("primary_key")]
+
     def _update_schema(self, change: Any) -> Io[None]:
         # Optimistic concurrency on the one schema document: re-read on 409.
         for _ in range(10):
@@ -121,9 +132,13 @@ class Catalog:
                 continue
         raise Conflict("the table registry kept changing under this writer; try again")
 
-    def declare_table(self, name: str, columns: Sequence[ColumnSpec]) -> Io[None]:
+    def declare_table(
+        self, name: str, columns: Sequence[ColumnSpec], primary_key: Sequence[str] = ()
+    ) -> Io[None]:
         def change(tables: dict[str, Any]) -> None:
             tables[name] = {"columns": [_column_json(c) for c in columns]}
+            if primary_key:
+                tables[name]["primary_key"] = list(primary_key)  # in the declared order
 
         yield from self._update_schema(change)
         with _DECLARED_LOCK:

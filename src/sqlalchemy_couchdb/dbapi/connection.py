@@ -84,7 +84,12 @@ class _ConnectionState:
     def _table_columns(self, table: str) -> Io[list[dict[str, Any]]]:
         declared = (yield from self.catalog.declared_tables()).get(table)
         if declared is not None:
-            return [_column_json(c) for c in declared]
+            # "primary_key": the column's position in the declared PRIMARY KEY (1, 2, …).
+            key = (yield from self.catalog.primary_key(table)) or []
+            return [
+                {**_column_json(c), "primary_key": key.index(c.name) + 1 if c.name in key else 0}
+                for c in declared
+            ]
         from .execution import sample_columns
 
         return (yield from sample_columns(self, table))

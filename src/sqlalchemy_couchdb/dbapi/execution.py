@@ -366,7 +366,7 @@ def _create_table(conn: _ConnectionState, plan: sql.CreateTablePlan) -> Io[Outco
             UnenforcedConstraintWarning,
             stacklevel=2,
         )
-    yield from conn.catalog.declare_table(plan.table, plan.columns)
+    yield from conn.catalog.declare_table(plan.table, plan.columns, plan.primary_key)
     yield from conn.catalog.ensure_type_index()
     return Outcome()
 
