@@ -137,8 +137,8 @@ class CouchDBDialect(default.DefaultDialect):
     supports_sane_multi_rowcount = True
     supports_simple_order_by_label = True
     insert_returning = True
-    update_returning = False
-    delete_returning = False
+    update_returning = True
+    delete_returning = True
     use_insertmanyvalues = False
     postfetch_lastrowid = False
     requires_name_normalize = False

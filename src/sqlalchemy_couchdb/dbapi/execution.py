@@ -316,8 +316,10 @@ def _write_matching(
             for doc, result in zip(chunk, results, strict=True):
                 if result.ok:
                     count += 1
-                    row_doc = {**doc, "_id": seen[doc["_id"]]["_id"], "_rev": result.rev}
-                    rows.append(bound.returning_row(row_doc))
+                    # RETURNING: the new row of an UPDATE, the deleted row of a DELETE.
+                    before = seen[doc["_id"]]
+                    row_doc = {**(doc if is_update else before), "_id": before["_id"]}
+                    rows.append(bound.returning_row({**row_doc, "_rev": result.rev}))
                 elif result.error == "conflict":
                     conflicted.append(result.id)
                 else:
