@@ -49,6 +49,10 @@ TYPE_INDEX_DDOC = "sqlalchemy_couchdb-type"
 #: each time, so a table another process declares is seen by its first statement here.
 _DECLARED: dict[tuple[str, str], dict[str, tuple[ColumnSpec, ...]]] = {}
 _DECLARED_LOCK = threading.Lock()
+#: The Mango indexes of each database, shared the same way: an index dropped through one
+#: connection is forgotten by all of this process at once. (Another process may still
+#: drop one; the statement that then finds it gone re-plans once, see execution.py.)
+_INDEXES: dict[tuple[str, str], list[MangoIndex]] = {}
 
 
 def index_ddoc(table: str) -> str:
@@ -97,7 +101,6 @@ class Catalog:
 
     def __init__(self, client: ClientBase) -> None:
         self._client = client
-        self._indexes: list[MangoIndex] | None = None
 
     # -- tables ---------------------------------------------------------------------------
 
@@ -223,9 +226,11 @@ class Catalog:
 
     def mango_indexes(self) -> Io[list[MangoIndex]]:
         """Every JSON index of the database, for the planner (cached until DDL)."""
-        cached = self._indexes
+        cached = _INDEXES.get(self._declared_key)
         if cached is None:
-            cached = self._indexes = yield from self._load_indexes()
+            cached = yield from self._load_indexes()
+            with _DECLARED_LOCK:
+                _INDEXES[self._declared_key] = cached
         return list(cached)
 
     def indexes(self) -> Io[list[IndexDef]]:
@@ -239,7 +244,9 @@ class Catalog:
         return found
 
     def invalidate(self) -> None:
-        self._indexes = None
+        """Forget the indexes (for every connection of this process to the database)."""
+        with _DECLARED_LOCK:
+            _INDEXES.pop(self._declared_key, None)
 
     def _load_indexes(self) -> Io[list[MangoIndex]]:
         found: list[MangoIndex] = []

@@ -25,6 +25,7 @@ from ..sql import FindRequest
 from .catalog import IndexDef
 from .cursor import Outcome
 from .exceptions import (
+    BadRequest,
     Conflict,
     OperationalError,
     PreconditionFailed,
@@ -109,13 +110,35 @@ def _pager(conn: _ConnectionState, request: FindRequest, wanted: int | None) -> 
     )
 
 
-def _read_all(conn: _ConnectionState, requests: Iterable[FindRequest]) -> Io[dict[str, Any]]:
+class _IndexRefused(Exception):
+    """A ``_find`` planned with the cached indexes was refused before any row was read."""
+
+
+def _find_page(call: Any, request: FindRequest, replan: bool) -> Io[Any]:
+    """One page of a ``_find``; see :class:`_IndexRefused` for when ``replan`` is set.
+
+    The planner chose ``use_index``/``sort`` from the indexes this process knows; another
+    process may have dropped one since (CouchDB then answers 400 ``no_usable_index``,
+    PouchDB Server a 400 without a code). The caller forgets the indexes and plans the
+    statement again, once.
+    """
+    try:
+        return (yield call)
+    except BadRequest as err:
+        if replan and (request.use_index is not None or request.sort is not None):
+            raise _IndexRefused from err
+        raise
+
+
+def _read_all(
+    conn: _ConnectionState, requests: Iterable[FindRequest], *, replan: bool = False
+) -> Io[dict[str, Any]]:
     """Every document the requests select, by id (a document two requests share once)."""
     docs: dict[str, Any] = {}
     for request in requests:
         pager = _pager(conn, request, None)
         while (call := pager.next_call()) is not None:
-            for doc in pager.accept((yield call)):
+            for doc in pager.accept((yield from _find_page(call, request, replan))):
                 docs.setdefault(doc["_id"], doc)
     return docs
 
@@ -132,6 +155,16 @@ def _integer_id(conn: _ConnectionState, table: str | None) -> Io[bool]:
 
 
 def _select(conn: _ConnectionState, plan: sql.SelectPlan, params: Any) -> Io[Outcome]:
+    try:
+        return (yield from _select_once(conn, plan, params, replan=True))
+    except _IndexRefused:
+        conn.catalog.invalidate()
+        return (yield from _select_once(conn, plan, params, replan=False))
+
+
+def _select_once(
+    conn: _ConnectionState, plan: sql.SelectPlan, params: Any, *, replan: bool
+) -> Io[Outcome]:
     indexes = yield from conn.catalog.mango_indexes()
     integer_id = yield from _integer_id(conn, plan.table)
     star = None
@@ -147,11 +180,12 @@ def _select(conn: _ConnectionState, plan: sql.SelectPlan, params: Any) -> Io[Out
             break
         pager = _pager(conn, request, run.wanted())
         while not run.done and (call := pager.next_call()) is not None:
-            docs = pager.accept((yield call))
+            docs = pager.accept((yield from _find_page(call, request, replan)))
             if integer_id and plan.table is not None:
                 docs = _integer_ids(plan.table, docs)
             rows = run.feed(i, docs)
             if rows:
+                replan = False  # rows were handed out: no second plan can take them back
                 yield Rows(rows)
     rows = run.finish()
     if run.columns is not None:
@@ -267,7 +301,13 @@ def _update_or_delete(
     returning: list[tuple[Any, ...]] = []
     for p in params:
         bound = plan.bind(p, indexes, integer_id=integer_id)
-        candidates = yield from _read_all(conn, bound.requests)
+        try:
+            candidates = yield from _read_all(conn, bound.requests, replan=True)
+        except _IndexRefused:  # nothing of this parameter set was written yet
+            conn.catalog.invalidate()
+            indexes = yield from conn.catalog.mango_indexes()
+            bound = plan.bind(p, indexes, integer_id=integer_id)
+            candidates = yield from _read_all(conn, bound.requests)
         if integer_id:
             candidates = {
                 i: {**d, "_id": decode_integer_id(plan.table, i)} for i, d in candidates.items()
