@@ -21,7 +21,7 @@ from sqlalchemy_couchdb.dbapi import ConnectionSettings
 from sqlalchemy_couchdb.dbapi.exceptions import InvalidConfiguration
 
 from .errors import ConfigurationError, ReplicatorError, SourceError, TargetUnavailable
-from .runner import Replicator, RunOptions, RunSummary
+from .runner import Replicator, RunOptions, RunSummary, tune_garbage_collector
 from .schema import InferredSchema, MetadataSchema, Schema
 from .targets import DEFAULT_TARGET, create_target_engine
 
@@ -38,6 +38,7 @@ __all__ = [
     "TargetUnavailable",
     "replicate",
     "replicate_async",
+    "tune_garbage_collector",
 ]
 
 

@@ -30,7 +30,7 @@ from .feed import FEED_MODES
 from .logformat import configure_logging
 from .metrics import Metrics
 from .progress import LogProgress, ProgressReporter, RichProgress
-from .runner import Replicator, RunOptions, RunSummary
+from .runner import Replicator, RunOptions, RunSummary, tune_garbage_collector
 from .schema import InferredSchema, MetadataSchema, Schema, load_metadata
 from .status import gather_status
 from .targets import DEFAULT_TARGET, create_target_engine
@@ -190,6 +190,7 @@ def run(
             replicator = Replicator(
                 settings, copy, schema, options, reporter=reporter, metrics=metrics
             )
+            tune_garbage_collector()
             task = asyncio.current_task()
             assert task is not None
             replicator.install_signal_handlers(task)

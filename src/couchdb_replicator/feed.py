@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -158,6 +158,7 @@ class ChangesFeed:
         *,
         mode: FeedMode = "auto",
         page_size: int = 1000,
+        chunk_size: int | None = None,
         heartbeat: float = 5.0,
         backoff: Backoff | None = None,
         max_attempts: int | None = None,
@@ -168,6 +169,7 @@ class ChangesFeed:
         self.client = client
         self.mode = mode
         self.page_size = page_size
+        self.chunk_size = min(chunk_size or page_size, page_size)
         self.heartbeat = heartbeat
         self.backoff = backoff or Backoff(0.5, RETRY_CAP)
         self.max_attempts = max_attempts
@@ -276,9 +278,9 @@ class ChangesFeed:
                 "include_docs": "true",
                 "style": "main_only",
                 "limit": self.page_size,
-                # CouchDB computes a seq for every row unless told otherwise; pages are
-                # committed whole, so only the page's last_seq is needed.
-                "seq_interval": self.page_size,
+                # CouchDB computes a seq for every row unless told otherwise; a chunk
+                # only needs the seq of its last row.
+                "seq_interval": self.chunk_size,
             }
             if position is not None:
                 params["since"] = _since_param(position)
@@ -299,10 +301,11 @@ class ChangesFeed:
                 r.get("id") == stop_after_id for r in rows
             )
             pending = body.get("pending")
+            rest: list[Change] = []
+            for chunk in self._split(rows, rest):
+                yield chunk
             yield FeedChunk(
-                changes=[
-                    Change.from_row(r) for r in rows if not is_design_document(str(r.get("id")))
-                ],
+                changes=rest,
                 seq=last_seq,
                 idle=short,
                 pending=pending if isinstance(pending, int) else None,
@@ -310,6 +313,29 @@ class ChangesFeed:
             if short or seen_stop or last_seq is None:
                 return
             position = last_seq
+
+    def _split(self, rows: list[dict[str, Any]], rest: list[Change]) -> Iterator[FeedChunk]:
+        """A page as chunks of about ``chunk_size`` rows, cut at rows that carry a seq.
+
+        Pages are large because each request costs the server a seek into its by-seq
+        index; chunks keep a batch (one transaction) at ``--batch-size``. With
+        ``seq_interval`` CouchDB gives every ``chunk_size``-th row a seq (PouchDB Server
+        gives every row one): those rows are where a chunk may end. The changes after the
+        last cut are left in ``rest``: they end the page, whose ``last_seq`` is their
+        position (a chunk never lacks one).
+        """
+        changes: list[Change] = []
+        count = 0
+        last = len(rows) - 1
+        for i, row in enumerate(rows):
+            count += 1
+            if not is_design_document(str(row.get("id"))):
+                changes.append(Change.from_row(row))
+            seq = row.get("seq")
+            if seq is not None and count >= self.chunk_size and i < last:
+                yield FeedChunk(changes=changes, seq=seq)
+                changes, count = [], 0
+        rest.extend(changes)
 
     async def _retrying(self, send: Callable[[Call[Any]], Awaitable[Any]], call: Call[Any]) -> Any:
         """Send one request, backing off on transient failures; terminal ones raise."""

@@ -56,6 +56,7 @@ TARGET_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _HEALTH_TIMEOUT = 15.0
+_ROWS_PER_SLICE = 250
 #: Past this many ids a first backfill stops remembering them (about 100 bytes each).
 _SEEN_LIMIT = 5_000_000
 
@@ -207,7 +208,15 @@ class Sink:
             shape = schema.tables.get(table)
             if shape is None:
                 return  # every document was made a dead letter by evolve
-            needs_schema = self._rows_for(shape, group, final=attempt == 1 or not schema.infers)
+            final = attempt == 1 or not schema.infers
+            needs_schema = False
+            for start in range(0, len(group), _ROWS_PER_SLICE):
+                if self._rows_for(shape, group[start : start + _ROWS_PER_SLICE], final=final):
+                    needs_schema = True
+                    break
+                # Let the feed task read the next page meanwhile: the server then
+                # prepares it while this batch is written.
+                await asyncio.sleep(0)
             if not needs_schema:
                 return
             failures = await schema.evolve(

@@ -86,6 +86,26 @@ async def test_pages_stop_after_the_page_with_the_last_id_seen_at_start() -> Non
     assert len(chunks) == 2 and calls == 2
 
 
+async def test_large_pages_are_cut_into_batches_at_rows_that_carry_a_seq() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["limit"] == "10"
+        assert request.url.params["seq_interval"] == "3"
+        rows = [row(n) for n in range(1, 9)]
+        for n in (1, 2, 4, 5, 7):  # CouchDB with seq_interval: most rows have none
+            rows[n - 1]["seq"] = None
+        return httpx.Response(200, json={"results": rows, "last_seq": "8-g1AAAA"})
+
+    feed = make_feed(handler, page_size=10, chunk_size=3)
+    chunks = [c async for c in feed.pages(None)]
+    assert [[ch.id for ch in c.changes] for c in chunks] == [
+        ["d1", "d2", "d3"],
+        ["d4", "d5", "d6"],
+        ["d7", "d8"],
+    ]
+    assert [c.seq for c in chunks] == ["3-g1AAAA", "6-g1AAAA", "8-g1AAAA"]
+    assert [c.idle for c in chunks] == [False, False, True]
+
+
 async def test_integer_seqs_are_sent_back_as_integers() -> None:
     sinces: list[str | None] = []
 
