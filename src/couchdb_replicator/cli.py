@@ -205,8 +205,9 @@ def run(
         log.info("stopped; checkpoint %s committed", summary.seq)
     if once:
         c = summary.counts
+        done = "stopped before catching up" if summary.stopped else "caught up"
         click.echo(
-            f"caught up: {c.applied} changes applied ({c.upserted} upserted, {c.deleted} "
+            f"{done}: {c.applied} changes applied ({c.upserted} upserted, {c.deleted} "
             f"deleted), {c.skipped_untyped + c.skipped_unmapped} skipped, "
             f"{c.dead_lettered} dead letters, in {summary.seconds:.1f} s -> {summary.target}"
         )
