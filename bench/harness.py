@@ -45,6 +45,7 @@ __all__ = [
     "MODULES",
     "Result",
     "Server",
+    "describe_error",
     "interleave",
     "main",
     "median",
@@ -301,9 +302,9 @@ def run_module(
     except ModuleNotFoundError as err:
         if err.name in (module_path, module_path.rpartition(".")[0]):
             return ModuleRun(name, "missing", error=f"{module_path} is not there yet"), []
-        return ModuleRun(name, "failed", error=_describe(err)), []
+        return ModuleRun(name, "failed", error=describe_error(err)), []
     except Exception as err:
-        return ModuleRun(name, "failed", error=_describe(err)), []
+        return ModuleRun(name, "failed", error=describe_error(err)), []
     run = getattr(module, "run", None)
     if not callable(run):
         return ModuleRun(name, "missing", error=f"{module_path} has no run(server_url, quick)"), []
@@ -315,11 +316,11 @@ def run_module(
         results = [Result.from_dict(r, name) for r in records]
     except Exception as err:
         traceback.print_exc()
-        return ModuleRun(name, "failed", time.perf_counter() - start, _describe(err)), []
+        return ModuleRun(name, "failed", time.perf_counter() - start, describe_error(err)), []
     return ModuleRun(name, "ok", time.perf_counter() - start), results
 
 
-def _describe(err: BaseException) -> str:
+def describe_error(err: BaseException) -> str:
     frames = traceback.extract_tb(err.__traceback__)
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     return f"{type(err).__name__}: {err}{where}"
