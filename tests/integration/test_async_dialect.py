@@ -290,6 +290,8 @@ async def test_orm_crud_through_async_session(couchdb_url: str) -> None:
         async with sessions() as session:
             names = (await session.scalars(sa.select(Person.name).order_by(Person.name))).all()
             assert names == ["Ada", "Alan"]
+            streamed = await session.stream_scalars(sa.select(Person).order_by(Person.name))
+            assert [p.name async for p in streamed] == ["Ada", "Alan"]
             assert (await session.get(Person, ada_id)).age == 37  # type: ignore[union-attr]
     finally:
         await engine.dispose()
@@ -435,7 +437,7 @@ async def test_gather_50_queries_over_the_pool(couchdb_url: str) -> None:
 
 async def test_pool_size_and_overflow_come_from_engine_arguments(couchdb_url: str) -> None:
     engine = create_async_engine(
-        async_url(couchdb_url), pool_size=2, max_overflow=1, pool_timeout=0.5
+        async_url(couchdb_url), pool_size=2, max_overflow=1, pool_timeout=0.5, pool_pre_ping=True
     )
     pool: Any = engine.pool
     try:
