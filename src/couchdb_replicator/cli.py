@@ -1,13 +1,14 @@
 """``couchdb-replicator``: ``run`` follows CouchDB's ``_changes`` into a relational copy,
-``status`` says where the copy stands.
+``status`` says where the copy stands, ``verify`` compares it with CouchDB (and repairs it).
 
-Exit status: 0 done (``--once`` caught up, or stopped by SIGTERM/SIGINT after committing);
-1 the source or target failed in a way retrying cannot fix (bad credentials, missing
-database, unreachable target at start); 2 bad input (a malformed URL, an unknown
-``--metadata`` module, a bad option). Errors are one line on stderr, without traceback
-(``--log-level debug`` logs it) and without credentials. URLs may come from the
-environment (``COUCHDB_REPLICATOR_SOURCE``, ``COUCHDB_REPLICATOR_TARGET``) to keep
-passwords out of the process list.
+Exit status: 0 done (``--once`` caught up, or stopped by SIGTERM/SIGINT after committing;
+``verify``: the copy equals CouchDB, or was repaired); 1 the source or target failed in a
+way retrying cannot fix (bad credentials, missing database, unreachable target at start);
+2 bad input (a malformed URL, an unknown ``--metadata`` module, a bad option); 3
+``verify`` found rows that differ from CouchDB (and did not repair them all). Errors are
+one line on stderr, without traceback (``--log-level debug`` logs it) and without
+credentials. URLs may come from the environment (``COUCHDB_REPLICATOR_SOURCE``,
+``COUCHDB_REPLICATOR_TARGET``) to keep passwords out of the process list.
 """
 
 from __future__ import annotations
@@ -138,6 +139,13 @@ def main() -> None:
     default=None,
     help="Progress bar during a backfill (default: when stderr is a terminal).",
 )
+@click.option(
+    "--verify-every",
+    metavar="DURATION",
+    help="Once caught up, compare the copy with CouchDB every DURATION (30s, 5m, 1h) and "
+    "export the drift as metrics.",
+)
+@click.option("--repair", is_flag=True, help="With --verify-every: repair what it finds.")
 @_logging_options
 def run(
     source: str,
@@ -151,10 +159,13 @@ def run(
     metrics_port: int | None,
     metrics_host: str,
     progress: bool | None,
+    verify_every: str | None,
+    repair: bool,
     log_format: str,
     log_level: str,
 ) -> None:
     """Follow the source's _changes feed into the target."""
+    every = _verify_interval(verify_every, repair, once)
     console = Console(stderr=True)
     show_bar = progress if progress is not None else console.is_terminal
     show_bar = show_bar and log_format == "text"
@@ -171,6 +182,8 @@ def run(
         feed=feed,  # type: ignore[arg-type]
         heartbeat=heartbeat,
         count_backlog=show_bar,
+        verify_every=every,
+        verify_repair=repair,
     )
     reporter: ProgressReporter = RichProgress(console) if show_bar else LogProgress()
 
@@ -235,6 +248,91 @@ def status(source: str, target: str, as_json: bool, log_format: str, log_level: 
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:
         result.render(Console())
+
+
+@main.command()
+@_source_option
+@_target_option
+@click.option(
+    "--metadata",
+    metavar="MODULE:ATTR",
+    help="The MetaData the replicator runs with (--metadata of run), if any.",
+)
+@click.option("--repair", is_flag=True, help="Make the copy equal to CouchDB (CouchDB wins).")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Compare every row's values too (reads every document); by default rows whose "
+    "revision matches CouchDB's are taken as right.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(10, 10_000),
+    default=1000,
+    show_default=True,
+    help="Ids per request to CouchDB and per query on the copy.",
+)
+@click.option(
+    "--show",
+    type=click.IntRange(0, 10_000),
+    default=10,
+    show_default=True,
+    help="Ids listed per table and kind of drift.",
+)
+@_logging_options
+def verify(
+    source: str,
+    target: str,
+    metadata: str | None,
+    repair: bool,
+    deep: bool,
+    as_json: bool,
+    chunk_size: int,
+    show: int,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Compare the copy with CouchDB: rows missing, extra, stale (older rev) or drifted.
+
+    Exit 0 when equal (or, with --repair, made equal), 3 when rows differ.
+    """
+    from .verify import Verifier, VerifyOptions
+
+    configure_logging(log_format, log_level)
+    options = VerifyOptions(deep=deep, repair=repair, chunk_size=chunk_size, show=show)
+
+    async def go() -> Any:
+        settings = _source_settings(source)
+        schema: Schema = MetadataSchema(load_metadata(metadata)) if metadata else InferredSchema()
+        copy = create_target_engine(target)
+        try:
+            return await Verifier(settings, copy, schema, options).run()
+        finally:
+            await copy.dispose()
+
+    report = _run_async(go)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(report.exit_code)
+
+
+def _verify_interval(text: str | None, repair: bool, once: bool) -> float | None:
+    from .verify import parse_duration
+
+    if text is None:
+        if repair:
+            raise click.UsageError("--repair needs --verify-every (or use `verify --repair`)")
+        return None
+    if once:
+        raise click.UsageError("--verify-every needs the daemon: it does not go with --once")
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--verify-every") from None
 
 
 def _source_settings(url: str) -> ConnectionSettings:

@@ -7,6 +7,7 @@ test running two) gets no duplicate-metric errors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -68,6 +69,31 @@ class Metrics:
             "Reconnections of the changes feed after a transient failure",
             registry=r,
         )
+        self.drift_rows = Gauge(
+            f"{_PREFIX}_drift_rows",
+            "Rows that differed from CouchDB at the last periodic verify, by table and kind "
+            "(missing, extra, stale, drifted)",
+            ["table", "kind"],
+            registry=r,
+        )
+        self.repaired_rows = Counter(
+            f"{_PREFIX}_repaired_rows",
+            "Rows the periodic verify repaired, by table and kind",
+            ["table", "kind"],
+            registry=r,
+        )
+        self.verify_runs = Counter(
+            f"{_PREFIX}_verify_runs",
+            "Periodic verify runs, by outcome (equal, drift, repaired, failed)",
+            ["outcome"],
+            registry=r,
+        )
+        self.verify_seconds = Gauge(
+            f"{_PREFIX}_verify_seconds",
+            "Duration of the last periodic verify",
+            registry=r,
+        )
+        self._drift_labels: set[tuple[str, str]] = set()
         self._server: Any = None
 
     def record_batch(self, result: BatchResult, dead_letters_now: int) -> None:
@@ -85,6 +111,27 @@ class Metrics:
             self.fields_dropped.inc(counts.fields_dropped)
         self.batch_seconds.observe(result.seconds)
         self.dead_letters.set(dead_letters_now)
+
+    def record_verify(
+        self,
+        drift: Mapping[tuple[str, str], int],
+        repaired: Mapping[tuple[str, str], int],
+        seconds: float,
+        outcome: str,
+    ) -> None:
+        """Export one periodic verify: counts by (table, kind); labels no longer found
+        go back to 0."""
+        if outcome != "failed":
+            for labels in self._drift_labels - drift.keys():
+                self.drift_rows.labels(*labels).set(0)
+            for labels, count in drift.items():
+                self.drift_rows.labels(*labels).set(count)
+            self._drift_labels |= set(drift)
+            for labels, count in repaired.items():
+                if count:
+                    self.repaired_rows.labels(*labels).inc(count)
+            self.verify_seconds.set(seconds)
+        self.verify_runs.labels(outcome).inc()
 
     def serve(self, port: int, host: str) -> None:
         """Serve ``/metrics`` on ``host:port`` from a background thread."""

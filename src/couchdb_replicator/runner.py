@@ -38,6 +38,7 @@ from .schema import Schema, brief_error
 from .sink import TARGET_ERRORS, Batch, BatchResult, Sink
 from .state import source_key
 from .targets import Target
+from .verify import PeriodicVerify
 
 __all__ = ["Replicator", "RunOptions", "RunSummary", "tune_garbage_collector"]
 
@@ -81,6 +82,10 @@ class RunOptions:
     backlog_interval: float = 15.0
     #: Count the backlog first so a progress bar can show an ETA.
     count_backlog: bool = False
+    #: Seconds between checks of the copy against CouchDB (``--verify-every``); None: none.
+    verify_every: float | None = None
+    #: Repair what the periodic check finds (``--verify-every … --repair``).
+    verify_repair: bool = False
 
 
 @dataclass
@@ -157,6 +162,11 @@ class Replicator:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, on_signal)
 
+    @property
+    def following(self) -> bool:
+        """The backlog is read and a batch has left the copy equal to CouchDB."""
+        return self._following and self._caught_up_at is not None
+
     # -- the run ----------------------------------------------------------------------------
 
     async def run(self) -> RunSummary:
@@ -204,6 +214,8 @@ class Replicator:
             if self.metrics is not None:
                 self.metrics.dead_letters.set(len(sink.dead_letters.ids))
                 tasks.append(asyncio.create_task(self._watch_backlog(feed)))
+            if opts.verify_every is not None and not opts.once:
+                tasks.append(asyncio.create_task(PeriodicVerify(self, sink).run()))
             await self._loop(sink, buffer, summary)
         except CouchDBError as exc:
             raise SourceError(

@@ -1,0 +1,363 @@
+"""``couchdb-replicator verify [--repair] [--deep]`` against real servers, on SQLite and
+PostgreSQL: every kind of drift — made in the copy (a row deleted, a row CouchDB never had,
+an older rev, a value changed under the same rev) and in CouchDB while the replicator was
+not running (updates, deletions, creations, type changes) — is found with its exact ids
+and repaired; an equal copy verifies clean; dead letters are reported as such; a repair
+racing the live replicator leaves the copy equal to CouchDB; ``run --verify-every``
+exports the counts and repairs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from test_replicator_support import (
+    DROP,
+    Copy,
+    Couch,
+    assert_copy_equals_couchdb,
+    copy_fixture,
+    couch_fixture,
+    run_cli,
+    start_cli,
+    stop_cli,
+    target_url_fixture,
+    unique_type,
+    wait_until,
+)
+
+from couchdb_replicator import replicate_async
+from couchdb_replicator.status import gather_status
+from couchdb_replicator.targets import create_target_engine
+from couchdb_replicator.verify import verify_async
+from couchdb_replicator.verify_report import EXIT_DRIFT, VerifyReport
+from sqlalchemy_couchdb.dbapi import ConnectionSettings
+
+# pytest finds the shared fixtures by these imports.
+FIXTURES = (copy_fixture, couch_fixture, target_url_fixture)
+
+PASSWORD = "testserver-pw"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def documents(kind: str, n: int, start: int = 0) -> list[dict[str, Any]]:
+    """Documents with a field of every JSON kind (and some left out or null)."""
+    return [
+        {
+            "_id": f"{kind}-{i:03d}",
+            "type": kind,
+            "name": f"name {i}" if i % 7 else None,
+            "age": 20 + i,
+            "score": i / 8,
+            "active": i % 2 == 0,
+            "tags": ["a", str(i)],
+            "address": {"city": "Z", "zip": i, "ok": True},
+            **({"note": "ünïcödé ✓"} if i % 3 == 0 else {}),
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def found(report: VerifyReport) -> dict[str, dict[str, set[str]]]:
+    """{table: {kind: ids}} of what the report lists (shown ids; tests keep show high)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for name, table in report.tables.items():
+        for kind, ids in table.ids.items():
+            if ids:
+                out.setdefault(name, {})[kind] = set(ids)
+                assert table.found[kind] == len(ids), (name, kind)
+    return out
+
+
+def dead_letters(report: VerifyReport) -> dict[str, set[str]]:
+    return {n: set(t.dead_letter_ids) for n, t in report.tables.items() if t.dead_letter_ids}
+
+
+def checkpoint(copy: Copy) -> tuple[Any, Any]:
+    row = copy.checkpoint()
+    return row.seq, row.updated_at
+
+
+@pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
+async def test_an_equal_copy_verifies_clean_by_default_and_deep(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    users, orders = unique_type("vu"), unique_type("vo")
+    couch.bulk(documents(users, 40))
+    couch.bulk([{"_id": f"o{i}", "type": orders, "total": i * 1.5} for i in range(30)])
+    couch.bulk([{"_id": "_design/app", "views": {}}, {"_id": "untyped", "x": 1}])
+    await replicate_async(couchdb_url, target_url, batch_size=25)
+
+    for deep in (False, True):
+        report = await verify_async(couchdb_url, target_url, deep=deep, chunk_size=16)
+        assert report.equal and report.ok and report.exit_code == 0, report.lines()
+        assert report.documents == 71  # the design document is not counted
+        assert report.rows == 70
+        assert report.not_copied == 1  # "untyped"
+        assert set(report.tables) == {users, orders}
+        assert report.disorder == 0
+
+
+@pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
+async def test_every_kind_of_drift_is_found_exactly_and_repaired(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    a, b = unique_type("va"), unique_type("vb")
+    poison = "couchdb_replicator_evil"  # a type that cannot be a table: a dead letter
+    couch.bulk(documents(a, 30))
+    couch.bulk(documents(b, 10))
+    couch.bulk([{"_id": "evil-1", "type": poison, "x": 1}])
+    couch.update(f"{a}-002", age=1)  # at rev 2, so the copy can be set back to rev 1
+    await replicate_async(couchdb_url, target_url, batch_size=10)
+    assert copy.dead_letters().keys() == {"evil-1"}
+    before = checkpoint(copy)
+
+    # Drift in the copy: someone wrote to it.
+    old_rev = "1-" + "0" * 32
+    with copy.engine.begin() as conn:
+        ta, tb = (sa.Table(t, sa.MetaData(), autoload_with=conn) for t in (a, b))
+        conn.execute(sa.delete(ta).where(ta.c.id == f"{a}-001"))  # missing
+        conn.execute(sa.insert(ta).values(id="ghost-1", rev="1-abc", age=5))  # extra
+        conn.execute(sa.update(ta).where(ta.c.id == f"{a}-002").values(rev=old_rev))  # stale
+        conn.execute(sa.update(ta).where(ta.c.id == f"{a}-003").values(age=-1))  # drifted
+        row = conn.execute(sa.select(ta.c.id, ta.c.rev).where(ta.c.id == f"{a}-004")).one()
+        conn.execute(sa.insert(tb).values(id=row.id, rev=row.rev))  # extra: wrong table
+    # Drift in CouchDB: changes the replicator has not applied.
+    couch.update(f"{a}-005", age=500)  # stale
+    couch.delete(f"{a}-006")  # extra
+    couch.bulk([{"_id": f"{a}-new", "type": a, "age": 1}])  # missing
+    couch.update(f"{a}-007", type=b)  # extra in a, missing in b
+    couch.update(f"{b}-001", type=DROP)  # extra: no type any more
+
+    expected = {
+        a: {
+            "missing": {f"{a}-001", f"{a}-new"},
+            "extra": {"ghost-1", f"{a}-006", f"{a}-007"},
+            "stale": {f"{a}-002", f"{a}-005"},
+        },
+        b: {"missing": {f"{a}-007"}, "extra": {f"{a}-004", f"{b}-001"}},
+    }
+    report = await verify_async(couchdb_url, target_url, chunk_size=8, show=100)
+    assert found(report) == expected, report.lines()
+    assert dead_letters(report) == {poison: {"evil-1"}}
+    assert report.exit_code == EXIT_DRIFT and not report.repair
+    # The default check takes a row at CouchDB's rev as right; --deep reads the values.
+    deep = await verify_async(couchdb_url, target_url, deep=True, chunk_size=8, show=100)
+    expected[a]["drifted"] = {f"{a}-003"}
+    assert found(deep) == expected, deep.lines()
+    assert checkpoint(copy) == before  # verify writes nothing
+
+    repaired = await verify_async(
+        couchdb_url, target_url, deep=True, repair=True, chunk_size=8, show=100
+    )
+    assert found(repaired) == expected
+    assert repaired.ok and repaired.exit_code == 0, repaired.lines()
+    assert repaired.repaired_counts() == repaired.counts()
+    assert repaired.unrepaired == 0 and repaired.superseded == 0
+    assert checkpoint(copy) == before  # the checkpoint never moves
+
+    again = await verify_async(couchdb_url, target_url, deep=True)
+    assert again.equal, again.lines()
+    assert dead_letters(again) == {poison: {"evil-1"}}
+    assert_copy_equals_couchdb(copy, couch, dead=["evil-1"])
+
+
+@pytest.mark.parametrize("target_url", ["sqlite"], indirect=True)
+def test_cli_exit_status_text_and_json(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str, tmp_path: Path
+) -> None:
+    kind = unique_type("vc")
+    couch.bulk(documents(kind, 12))
+    never = run_cli("verify", "--source", couchdb_url, "--target", f"sqlite:///{tmp_path}/no.db")
+    assert never.returncode == 1
+    assert "holds no copy of" in never.stderr and "couchdb-replicator run" in never.stderr
+    assert PASSWORD not in never.stderr + never.stdout
+
+    assert run_cli("run", "--once", "--source", couchdb_url, "--target", target_url).returncode == 0
+    clean = run_cli("verify", "--source", couchdb_url, "--target", target_url)
+    assert clean.returncode == 0, clean.stderr
+    assert "equal: the copy matches CouchDB" in clean.stdout
+
+    couch.bulk([{"_id": f"{kind}-new", "type": kind}])
+    with copy.engine.begin() as conn:
+        conn.execute(sa.text(f'DELETE FROM "{kind}" WHERE id = :id'), {"id": f"{kind}-003"})
+    drift = run_cli("verify", "--source", couchdb_url, "--target", target_url)
+    assert drift.returncode == EXIT_DRIFT, drift.stderr
+    assert f"{kind} missing: {kind}-003, {kind}-new" in drift.stdout
+    assert "drift: 2 rows in 1 table (2 missing)" in drift.stdout
+    assert PASSWORD not in drift.stdout + drift.stderr and "Traceback" not in drift.stderr
+
+    as_json = run_cli("verify", "--json", "--source", couchdb_url, "--target", target_url)
+    assert as_json.returncode == EXIT_DRIFT
+    data = json.loads(as_json.stdout)
+    assert data["equal"] is False and data["drift"]["missing"] == 2
+    assert data["tables"][kind]["ids"] == {"missing": [f"{kind}-003", f"{kind}-new"]}
+    assert PASSWORD not in as_json.stdout
+
+    fixed = run_cli("verify", "--repair", "--source", couchdb_url, "--target", target_url)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "repaired: 2 of 2 rows" in fixed.stdout
+    assert run_cli("verify", "--source", couchdb_url, "--target", target_url).returncode == 0
+    assert_copy_equals_couchdb(copy, couch)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def caught_up(couchdb_url: str, target_url: str, timeout: float = 60.0) -> None:
+    """Wait until the daemon's checkpoint has nothing left to read."""
+    target = create_target_engine(target_url)
+    settings = ConnectionSettings.from_url(couchdb_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while (await gather_status(settings, target)).backlog != 0:
+            assert time.monotonic() < deadline, "the daemon did not catch up"
+            await asyncio.sleep(0.2)
+    finally:
+        await target.dispose()
+
+
+class Writer(threading.Thread):
+    """Writes to CouchDB until stopped: updates, deletions, type changes and creations,
+    spread over the documents a repair is working on."""
+
+    def __init__(self, couch: Couch, kind: str, other: str, ids: list[str], seed: int) -> None:
+        super().__init__(daemon=True)
+        self.couch, self.kind, self.other = couch, kind, other
+        self.ids = list(ids)
+        self.seed = seed
+        self.random = random.Random(seed)
+        self.stop = threading.Event()
+        self.writes = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set() and self.ids:
+                doc_id = self.random.choice(self.ids)
+                action = self.random.random()
+                if action < 0.15:
+                    self.couch.delete(doc_id)
+                    self.ids.remove(doc_id)
+                elif action < 0.3:
+                    self.couch.update(doc_id, type=self.random.choice([self.kind, self.other]))
+                elif action < 0.4:
+                    new = f"{self.kind}-w{self.seed}-{self.writes}"
+                    self.couch.bulk([{"_id": new, "type": self.kind, "age": self.writes}])
+                    self.ids.append(new)
+                else:
+                    self.couch.update(doc_id, age=self.writes, name=f"w{self.writes}")
+                self.writes += 1
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
+async def test_a_repair_racing_the_live_replicator_leaves_the_copy_equal(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str, tmp_path: Path
+) -> None:
+    kind, other = unique_type("vr"), unique_type("vs")
+    couch.bulk(documents(kind, 300))
+    couch.bulk(documents(other, 20))
+    await replicate_async(couchdb_url, target_url)
+    log = tmp_path / "daemon.log"
+    daemon = start_cli(
+        "run", "--source", couchdb_url, "--target", target_url, "--batch-delay", "0.02", log=log
+    )
+    try:
+        await caught_up(couchdb_url, target_url)
+        for round_no in range(3):
+            # Drift only a repair fixes: the replicator never touches these rows again
+            # unless CouchDB changes them (and the writer below may well do that).
+            doomed = [f"{kind}-{n:03d}" for n in range(round_no, 300, 10)]
+            with copy.engine.begin() as conn:
+                t = sa.Table(kind, sa.MetaData(), autoload_with=conn)
+                conn.execute(sa.delete(t).where(t.c.id.in_(doomed[0::4])))
+                conn.execute(sa.update(t).where(t.c.id.in_(doomed[1::4])).values(age=-1))
+                conn.execute(
+                    sa.update(t).where(t.c.id.in_(doomed[2::4])).values(rev="1-" + "0" * 32)
+                )
+                conn.execute(sa.insert(t).values(id=f"ghost-{round_no}", rev="1-x"))
+            # CouchDB keeps changing those documents, and the live replicator applies
+            # the changes, all the while the repair runs.
+            writer = Writer(couch, kind, other, doomed, seed=round_no)
+            writer.start()
+            try:
+                report = await verify_async(
+                    couchdb_url, target_url, deep=True, repair=True, chunk_size=10
+                )
+            finally:
+                writer.stop.set()
+                writer.join(30)
+            assert writer.error is None, writer.error
+            assert writer.writes > 0
+            assert report.ok, report.lines()
+            assert sum(report.repaired_counts().values()) > 0, report.lines()
+        await caught_up(couchdb_url, target_url)
+        final = await verify_async(couchdb_url, target_url, deep=True)
+        assert final.equal, final.lines()
+        assert_copy_equals_couchdb(copy, couch)
+    finally:
+        assert stop_cli(daemon) == 0, log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_url", ["sqlite"], indirect=True)
+async def test_run_verify_every_repairs_and_exports_the_drift(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str, tmp_path: Path
+) -> None:
+    kind = unique_type("vp")
+    couch.bulk(documents(kind, 20))
+    await replicate_async(couchdb_url, target_url)
+    port = free_port()
+    daemon = start_cli(
+        "run",
+        "--source",
+        couchdb_url,
+        "--target",
+        target_url,
+        "--verify-every",
+        "500ms",
+        "--repair",
+        "--metrics-port",
+        str(port),
+        log=tmp_path / "daemon.log",
+    )
+    log = tmp_path / "daemon.log"
+    try:
+
+        def metrics() -> str:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.TransportError:
+                return ""
+
+        wait_until(lambda: 'verify_runs_total{outcome="equal"}' in metrics(), timeout=30)
+        with copy.engine.begin() as conn:
+            t = sa.Table(kind, sa.MetaData(), autoload_with=conn)
+            conn.execute(sa.delete(t).where(t.c.id.in_([f"{kind}-001", f"{kind}-002"])))
+            conn.execute(sa.insert(t).values(id="ghost", rev="1-x"))
+        missing = f'couchdb_replicator_repaired_rows_total{{kind="missing",table="{kind}"}} 2.0'
+        extra = f'couchdb_replicator_repaired_rows_total{{kind="extra",table="{kind}"}} 1.0'
+        wait_until(lambda: missing in (text := metrics()) and extra in text, timeout=30)
+        assert 'verify_runs_total{outcome="repaired"} 1.0' in metrics()
+        # The next check finds the copy equal: the gauges go back to 0.
+        gauge = f'couchdb_replicator_drift_rows{{kind="missing",table="{kind}"}}'
+        wait_until(lambda: f"{gauge} 0.0" in metrics(), timeout=30)
+        assert_copy_equals_couchdb(copy, couch)
+    finally:
+        assert stop_cli(daemon) == 0, log.read_text()
+    assert "periodic verify: repaired: 3 of 3 rows" in log.read_text()
