@@ -44,8 +44,12 @@ typecheck: setup
 pytest: setup
 	$(VENV)/bin/pytest
 	@# Silent unless the suite exists, so that pytest's summary stays the run's last line.
+	@# The compliance suite runs on its own (see tests/compliance/conftest.py): the sync
+	@# driver, then the async one (the [db] alias "async" in test.cfg).
 	@if [ -f tests/compliance/test_suite.py ]; then \
-		echo "$(VENV)/bin/pytest tests/compliance"; $(VENV)/bin/pytest tests/compliance; \
+		echo "$(VENV)/bin/pytest tests/compliance"; $(VENV)/bin/pytest tests/compliance && \
+		echo "$(VENV)/bin/pytest tests/compliance --db async" && \
+		$(VENV)/bin/pytest tests/compliance --db async; \
 	fi
 
 clean-setup:

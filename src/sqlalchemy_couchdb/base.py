@@ -132,7 +132,7 @@ class CouchDBDialect(default.DefaultDialect):
     supports_default_metavalue = False
     supports_empty_insert = False
     supports_multivalues_insert = True
-    supports_is_distinct_from = False
+    supports_is_distinct_from = True
     supports_sane_rowcount = True
     supports_sane_multi_rowcount = True
     supports_simple_order_by_label = True
