@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import exc, util
 from sqlalchemy import types as sqltypes
-from sqlalchemy import util
 from sqlalchemy.engine import default, reflection
 from sqlalchemy.sql import compiler
 
@@ -73,6 +73,25 @@ class CouchDBCompiler(compiler.SQLCompiler):
         text = ""
         if select._limit_clause is not None:
             text += "\n LIMIT " + self.process(select._limit_clause, **kw)
+        if select._offset_clause is not None:
+            text += " OFFSET " + self.process(select._offset_clause, **kw)
+        return text
+
+    def fetch_clause(  # type: ignore[override]
+        self, select: Any, fetch_clause: Any = None, require_offset: bool = False, **kw: Any
+    ) -> str:
+        # FETCH FIRST n ROWS ONLY means LIMIT n, which the translator reads; PERCENT and
+        # WITH TIES have no equivalent there.
+        options = select._fetch_clause_options if fetch_clause is None else {}
+        if options and (options.get("percent") or options.get("with_ties")):
+            raise exc.CompileError(
+                "FETCH FIRST … PERCENT / WITH TIES is not supported by couchdb://; use LIMIT"
+            )
+        fetch = select._fetch_clause if fetch_clause is None else fetch_clause
+        kw.pop("use_literal_execute_for_simple_int", None)
+        text = ""
+        if fetch is not None:
+            text += "\n LIMIT " + self.process(fetch, **kw)
         if select._offset_clause is not None:
             text += " OFFSET " + self.process(select._offset_clause, **kw)
         return text
@@ -230,8 +249,6 @@ class CouchDBDialect(default.DefaultDialect):
     ) -> list[Any]:
         columns = self._run(connection, "table_columns", table_name)
         if not columns:
-            from sqlalchemy import exc
-
             raise exc.NoSuchTableError(table_name)
         # No "autoincrement" key: nothing is generated, and SQLAlchemy's policy is to
         # leave the key out rather than report False for a primary key.
@@ -253,8 +270,6 @@ class CouchDBDialect(default.DefaultDialect):
         # warns); a table never declared is keyed by its document id.
         columns = self._run(connection, "table_columns", table_name)
         if not columns:
-            from sqlalchemy import exc
-
             raise exc.NoSuchTableError(table_name)
         key = sorted((c for c in columns if c.get("primary_key")), key=lambda c: c["primary_key"])
         names = [c["name"] for c in key]
@@ -272,8 +287,6 @@ class CouchDBDialect(default.DefaultDialect):
         self, connection: Connection, table_name: str, schema: str | None = None, **kw: Any
     ) -> list[Any]:
         if not self.has_table(connection, table_name, schema, **kw):
-            from sqlalchemy import exc
-
             raise exc.NoSuchTableError(table_name)
         # A UNIQUE index is created for queries only (CouchDB does not enforce it).
         return [

@@ -58,3 +58,17 @@ def test_true_division_of_integers() -> None:
     assert _run(sa.select(sa.literal(15) / sa.literal(10))) == [(1.5,)]
     assert _run(sa.select(sa.literal(-15) / sa.literal(10))) == [(-1.5,)]
     assert _run(sa.select(sa.literal(15) // sa.literal(10))) == [(1,)]
+
+
+def test_fetch_first_is_limit() -> None:
+    stmt = sa.select(t.c.x).order_by(t.c.x).offset(1).fetch(2)
+    sql = str(_compiled(stmt))
+    assert "FETCH" not in sql and "LIMIT" in sql and "OFFSET" in sql
+    assert isinstance(compile_sql(sql), SelectPlan)
+
+
+def test_fetch_percent_and_ties_are_refused() -> None:
+    with pytest.raises(sa.exc.CompileError, match="PERCENT / WITH TIES"):
+        _compiled(sa.select(t.c.x).order_by(t.c.x).fetch(50, percent=True))
+    with pytest.raises(sa.exc.CompileError, match="PERCENT / WITH TIES"):
+        _compiled(sa.select(t.c.x).order_by(t.c.x).fetch(2, with_ties=True))
