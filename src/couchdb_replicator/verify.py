@@ -209,7 +209,7 @@ class Verifier:
         size = self.options.chunk_size
         end = None if "couchdb" in await client.server_info() else _POUCHDB_END
         couch = _CouchPages(client, size, include_docs=self.options.deep, endkey=end)
-        copy_pages = self._reader.keys().__aiter__()
+        copy_pages = self._reader.ordered_keys().__aiter__()
         merge = MergeJoin()
         suspects: list[str] = []
         matched: list[tuple[CouchKey, CopyKey]] = []
@@ -438,9 +438,25 @@ class Verifier:
         rules = self._column_rules(shape)
         for key, value in expected.values.items():
             tolerance, scale = rules.get(key, (0.0, None))
-            if scale is not None and isinstance(value, decimal.Decimal):
-                value = value.quantize(decimal.Decimal(1).scaleb(-scale), decimal.ROUND_HALF_UP)
-            if not same_value(value, row.values.get(key), float_tolerance=tolerance):
+            stored = row.values.get(key)
+            # NUMERIC(p, s) keeps s decimals, rounded half-up (PostgreSQL, MySQL) or
+            # half-even through a float (SQLite): within half a unit of the last place.
+            if (
+                scale is not None
+                and isinstance(value, decimal.Decimal)
+                and isinstance(stored, decimal.Decimal)
+                and abs(value - stored) <= decimal.Decimal(1).scaleb(-scale) / 2
+            ):
+                continue
+            if not same_value(value, stored, float_tolerance=tolerance):
+                log.debug(
+                    "%s %r: column %r holds %r, the document gives %r",
+                    shape.name,
+                    row.id,
+                    key,
+                    stored,
+                    value,
+                )
                 return False
         return True
 

@@ -95,7 +95,7 @@ class CopyReader:
 
     # -- keys in id order -------------------------------------------------------------------
 
-    async def keys(self) -> AsyncIterator[list[CopyKey]]:
+    async def ordered_keys(self) -> AsyncIterator[list[CopyKey]]:
         """Pages of every table's ``(id, table, rev)`` in id order; the last may be short."""
         if not self._shapes:
             return

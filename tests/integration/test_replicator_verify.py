@@ -9,6 +9,7 @@ exports the counts and repairs."""
 from __future__ import annotations
 
 import asyncio
+import decimal
 import json
 import random
 import socket
@@ -35,10 +36,12 @@ from test_replicator_support import (
     wait_until,
 )
 
-from couchdb_replicator import replicate_async
+from couchdb_replicator import MetadataSchema, replicate_async
 from couchdb_replicator.status import gather_status
 from couchdb_replicator.targets import create_target_engine
 from couchdb_replicator.verify import verify_async
+from couchdb_replicator.verify_copy import CopyReader
+from couchdb_replicator.verify_repair import Repairer
 from couchdb_replicator.verify_report import EXIT_DRIFT, VerifyReport
 from sqlalchemy_couchdb.dbapi import ConnectionSettings
 
@@ -171,8 +174,31 @@ async def test_every_kind_of_drift_is_found_exactly_and_repaired(
     assert_copy_equals_couchdb(copy, couch, dead=["evil-1"])
 
 
+@pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
+async def test_repair_never_moves_a_row_back_to_an_older_revision(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    kind = unique_type("vg")
+    couch.bulk(documents(kind, 5))
+    await replicate_async(couchdb_url, target_url)
+    newer = "7-" + "f" * 32  # a later generation than CouchDB's 1-…
+    with copy.engine.begin() as conn:
+        t = sa.Table(kind, sa.MetaData(), autoload_with=conn)
+        conn.execute(sa.update(t).where(t.c.id == f"{kind}-001").values(rev=newer, age=-1))
+        conn.execute(sa.delete(t).where(t.c.id == f"{kind}-002"))
+
+    report = await verify_async(couchdb_url, target_url, repair=True, show=100)
+    assert found(report) == {kind: {"stale": {f"{kind}-001"}, "missing": {f"{kind}-002"}}}
+    assert report.repaired_counts()["missing"] == 1 and report.repaired_counts()["stale"] == 0
+    assert report.unrepaired_ids == [f"{kind}-001"]
+    assert report.exit_code == EXIT_DRIFT and "later revision than CouchDB" in report.lines()[-1]
+    rows = copy.rows(kind)
+    assert rows[f"{kind}-001"]["rev"] == newer and rows[f"{kind}-001"]["age"] == -1
+    assert f"{kind}-002" in rows
+
+
 @pytest.mark.parametrize("target_url", ["sqlite"], indirect=True)
-def test_cli_exit_status_text_and_json(
+async def test_cli_exit_status_text_and_json(
     couch: Couch, copy: Copy, couchdb_url: str, target_url: str, tmp_path: Path
 ) -> None:
     kind = unique_type("vc")
@@ -182,7 +208,7 @@ def test_cli_exit_status_text_and_json(
     assert "holds no copy of" in never.stderr and "couchdb-replicator run" in never.stderr
     assert PASSWORD not in never.stderr + never.stdout
 
-    assert run_cli("run", "--once", "--source", couchdb_url, "--target", target_url).returncode == 0
+    await replicate_async(couchdb_url, target_url)
     clean = run_cli("verify", "--source", couchdb_url, "--target", target_url)
     assert clean.returncode == 0, clean.stderr
     assert "equal: the copy matches CouchDB" in clean.stdout
@@ -206,7 +232,7 @@ def test_cli_exit_status_text_and_json(
     fixed = run_cli("verify", "--repair", "--source", couchdb_url, "--target", target_url)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "repaired: 2 of 2 rows" in fixed.stdout
-    assert run_cli("verify", "--source", couchdb_url, "--target", target_url).returncode == 0
+    assert (await verify_async(couchdb_url, target_url)).equal
     assert_copy_equals_couchdb(copy, couch)
 
 
@@ -267,8 +293,23 @@ class Writer(threading.Thread):
 @pytest.mark.slow
 @pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
 async def test_a_repair_racing_the_live_replicator_leaves_the_copy_equal(
-    couch: Couch, copy: Copy, couchdb_url: str, target_url: str, tmp_path: Path
+    couch: Couch,
+    copy: Copy,
+    couchdb_url: str,
+    target_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Widen the race: each repair batch starts 0.3 s after its documents were read, time
+    # for CouchDB to change them and for the replicator to apply the changes. Without the
+    # lock and the checks made under it, the repair then writes old revisions over new.
+    real_repair = Repairer.repair
+
+    async def late_repair(self: Repairer, items: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await real_repair(self, items)
+
+    monkeypatch.setattr(Repairer, "repair", late_repair)
     kind, other = unique_type("vr"), unique_type("vs")
     couch.bulk(documents(kind, 300))
     couch.bulk(documents(other, 20))
@@ -297,7 +338,7 @@ async def test_a_repair_racing_the_live_replicator_leaves_the_copy_equal(
             writer.start()
             try:
                 report = await verify_async(
-                    couchdb_url, target_url, deep=True, repair=True, chunk_size=10
+                    couchdb_url, target_url, deep=True, repair=True, chunk_size=25
                 )
             finally:
                 writer.stop.set()
@@ -361,3 +402,128 @@ async def test_run_verify_every_repairs_and_exports_the_drift(
     finally:
         assert stop_cli(daemon) == 0, log.read_text()
     assert "periodic verify: repaired: 3 of 3 rows" in log.read_text()
+
+
+def declared(kind: str) -> sa.MetaData:
+    metadata = sa.MetaData()
+    sa.Table(
+        kind,
+        metadata,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("name", sa.String(20)),
+        sa.Column("n", sa.Integer),
+        sa.Column("price", sa.Numeric(10, 2)),
+        sa.Column("ratio", sa.Float),
+        sa.Column("ok", sa.Boolean),
+        sa.Column("at", sa.DateTime),
+        sa.Column("at_tz", sa.DateTime(timezone=True)),
+        sa.Column("day", sa.Date),
+        sa.Column("extra", sa.JSON),
+    )
+    return metadata
+
+
+@pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
+async def test_declared_types_compare_equal_and_bad_values_are_dead_letters(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    kind = unique_type("vd")
+    copy.extra_tables.add(kind)
+    metadata = declared(kind)
+    couch.bulk(
+        [
+            {
+                "_id": f"d{i}",
+                "type": kind,
+                "name": f"n{i}",
+                "n": i,
+                "price": 10.125 + i,  # NUMERIC(10, 2) rounds it
+                "ratio": 0.1 * i,
+                "ok": i % 2 == 1,
+                "at": "2024-05-06T07:08:09.123456",
+                "at_tz": "2024-05-06T07:08:09+02:00",
+                "day": "2024-05-06",
+                "extra": {"k": [i, None, "x"]},
+                "undeclared": "dropped",
+            }
+            for i in range(10)
+        ]
+    )
+    couch.bulk([{"_id": "too-long", "type": kind, "name": "x" * 21}])  # a dead letter
+    couch.bulk([{"_id": "other", "type": unique_type("vx")}])  # not copied: no table
+    await replicate_async(couchdb_url, target_url, metadata=metadata)
+    assert copy.dead_letters().keys() == {"too-long"}
+
+    report = await verify_async(couchdb_url, target_url, metadata=metadata, deep=True)
+    assert report.equal, report.lines()
+    assert dead_letters(report) == {kind: {"too-long"}}
+    assert report.not_copied == 1
+
+    with copy.engine.begin() as conn:
+        t = metadata.tables[kind]
+        conn.execute(sa.update(t).where(t.c.id == "d1").values(price=decimal.Decimal("1.00")))
+        conn.execute(sa.update(t).where(t.c.id == "d2").values(extra={"k": []}))
+        conn.execute(sa.update(t).where(t.c.id == "d3").values(ok=False))
+    report = await verify_async(couchdb_url, target_url, metadata=metadata, deep=True, repair=True)
+    assert found(report) == {kind: {"drifted": {"d1", "d2", "d3"}}}
+    assert report.ok, report.lines()
+    assert (await verify_async(couchdb_url, target_url, metadata=metadata, deep=True)).equal
+
+
+@pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
+async def test_both_ways_of_reading_the_copy_give_ids_in_couchdb_order(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """Keyset pages and the one streamed query (PostgreSQL under a collation that is not
+    code point order; INTEGER ids) read the same keys, in the order of ``_all_docs``."""
+    strings, numbers = unique_type("vk"), unique_type("vn")
+    copy.extra_tables.update({strings, numbers})
+    metadata = sa.MetaData()
+    sa.Table(
+        strings,
+        metadata,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+    )
+    sa.Table(
+        numbers,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("rev", sa.String(64)),
+    )
+    odd_ids = ["B", "a", "a b", "a-b", "a_b", "ab", "Z9", "é", "É", "~", "0", "_x", "a:10", "a:9"]
+    with copy.engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(metadata.tables[strings].insert(), [{"id": i, "rev": "1-a"} for i in odd_ids])
+        conn.execute(
+            metadata.tables[numbers].insert(),
+            [{"id": n, "rev": "1-b"} for n in (1, 2, 9, 10, 100, -3)],
+        )
+    target = create_target_engine(target_url)
+    try:
+        schema = MetadataSchema(metadata)
+        await schema.prepare(target, "x")
+        keys = {}
+        for streamed in (False, True):
+            reader = CopyReader(target, schema, "x", page_size=4)
+            await reader.prepare()
+            if streamed:
+                reader.streamed = True
+                reader._collation = "C" if target.backend == "postgresql" else None
+            keys[streamed] = [
+                (k.id, k.table) for page in [p async for p in reader.ordered_keys()] for k in page
+            ]
+        expected = sorted(
+            [(i, strings) for i in odd_ids]
+            + [(f"{numbers}:{n}", numbers) for n in (1, 2, 9, 10, 100, -3)]
+        )
+        assert keys[False] == expected
+        assert keys[True] == expected
+        rows = await reader.rows([f"{numbers}:10", f"{numbers}:010", "a b", "A B", "nope"])
+        assert {(r.id, r.table) for found_rows in rows.values() for r in found_rows} == {
+            (f"{numbers}:10", numbers),
+            ("a b", strings),
+        }
+    finally:
+        await target.dispose()
