@@ -21,7 +21,6 @@ from sqlalchemy.testing.suite import InsertBehaviorTest as _InsertBehaviorTest
 from sqlalchemy.testing.suite import RowFetchTest as _RowFetchTest
 from sqlalchemy.testing.suite import ServerSideCursorsTest as _ServerSideCursorsTest
 from sqlalchemy.testing.suite import TableDDLTest as _TableDDLTest
-from sqlalchemy.testing.suite import TableViaSelectTest as _TableViaSelectTest
 
 # A Mango query reads one table: JOIN, UNION/INTERSECT/EXCEPT and EXISTS (a subquery)
 # are refused with NotSupportedError, and these classes test nothing else.
@@ -130,11 +129,17 @@ class FutureTableDDLTest(_FutureTableDDLTest):
         pass
 
 
-class TableViaSelectTest(_TableViaSelectTest):
-    # Its "plain" CREATE TABLE AS cases are not gated by the create_table_as requirement.
-    @skip("couchdb", "CREATE TABLE … AS SELECT reads other rows: refused")
-    def test_without_metadata(self) -> None:
-        pass
+try:
+    from sqlalchemy.testing.suite import TableViaSelectTest as _TableViaSelectTest
+except ImportError:  # SQLAlchemy 2.0: no CREATE TABLE … AS tests
+    pass
+else:
+
+    class TableViaSelectTest(_TableViaSelectTest):  # type: ignore[no-redef]
+        # Its "plain" CREATE TABLE AS cases are not gated by the create_table_as requirement.
+        @skip("couchdb", "CREATE TABLE … AS SELECT reads other rows: refused")
+        def test_without_metadata(self) -> None:
+            pass
 
 
 class ComponentReflectionTest(_ComponentReflectionTest):
