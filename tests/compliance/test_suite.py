@@ -27,6 +27,7 @@ from sqlalchemy.testing.suite import TableDDLTest as _TableDDLTest
 del JoinTest  # noqa: F821
 del CompoundSelectTest  # noqa: F821
 del ExistsTest  # noqa: F821
+globals().pop("DeprecatedCompoundSelectTest", None)  # SQLAlchemy 2.0's legacy UNION tests
 # DISTINCT ON is PostgreSQL's; COLLATE names server collations CouchDB does not have.
 del DistinctOnTest  # noqa: F821
 del CollateTest  # noqa: F821
