@@ -133,7 +133,9 @@ async def attach(conn: AsyncConnection, log: RequestLog) -> httpx.AsyncClient:
 # -- URLs and the driver ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scheme", ["couchdb+async", "couchdb"])
+@pytest.mark.parametrize(
+    "scheme", ["couchdb+async", "couchdb+httpx_async", "couchdb", "couchdb+httpx"]
+)
 async def test_both_url_forms_use_the_async_driver(couchdb_url: str, scheme: str) -> None:
     engine = create_async_engine(couchdb_url.replace("couchdb", scheme, 1))
     try:
@@ -411,6 +413,19 @@ async def test_streaming_100k_rows_keeps_memory_flat(
 
 async def test_gather_50_queries_over_the_pool(couchdb_url: str) -> None:
     engine = create_async_engine(async_url(couchdb_url), pool_size=5, max_overflow=5)
+    out = most_out = 0
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(*args: Any) -> None:
+        nonlocal out, most_out
+        out += 1
+        most_out = max(most_out, out)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def on_checkin(*args: Any) -> None:
+        nonlocal out
+        out -= 1
+
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
@@ -429,7 +444,8 @@ async def test_gather_50_queries_over_the_pool(couchdb_url: str) -> None:
         results = await asyncio.gather(*(query(i) for i in range(50)))
         assert results == [[(f"g{i:02}", f"n{i}")] for i in range(50)]
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        # 50 tasks shared at most pool_size + max_overflow connections.
+        # The queries ran side by side, on at most pool_size + max_overflow connections.
+        assert 1 < most_out <= 10
         assert engine.pool.checkedin() <= 5  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
