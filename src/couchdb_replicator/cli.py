@@ -300,6 +300,7 @@ def verify(
     from .verify import Verifier, VerifyOptions
 
     configure_logging(log_format, log_level)
+    tune_garbage_collector()
     options = VerifyOptions(deep=deep, repair=repair, chunk_size=chunk_size, show=show)
 
     async def go() -> Any:

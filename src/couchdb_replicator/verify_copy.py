@@ -130,33 +130,45 @@ class CopyReader:
         # One id has at most a row per table: a page longer than that always ends past
         # at least one whole id, which is where the next page starts.
         size = max(self.page_size, len(self._shapes) + 1)
+        # Built once: statements made per page are cyclic garbage that piles up until the
+        # collector runs, and the check's memory would seem to grow with the database.
+        first, following = self._keyset_statement(size, False), self._keyset_statement(size, True)
         last: str | None = None
-        while True:
-            arms = []
-            for index, shape in enumerate(self._shapes):
-                key = self._key(shape)
-                arm = self._arm(index, shape)
-                if last is not None:
-                    arm = arm.where(key > last)
-                arms.append(arm.order_by(key).limit(size))
-            if len(arms) == 1:
-                statement = arms[0]
-            else:
-                union = sa.union_all(*(sa.select(a.subquery()) for a in arms)).subquery()
-                statement = sa.select(union).order_by(union.c.id).limit(size)
-            async with self.target.engine.connect() as conn:
-                rows = (await conn.execute(statement)).all()
-            page = [self._copy_key(r) for r in rows]
-            if len(rows) < size:
-                if page:
-                    yield page
-                return
-            # The last id's rows may go on in the next page: leave them to it.
-            cut = len(page)
-            while cut and page[cut - 1].id == page[-1].id:
-                cut -= 1
-            last = page[cut - 1].id
-            yield page[:cut]
+        async with self.target.engine.connect() as conn:
+            while True:
+                if last is None:
+                    result = await conn.execute(first)
+                else:
+                    result = await conn.execute(following, {"last": last})
+                rows = result.all()
+                # End the transaction: nothing (a snapshot, MySQL's metadata locks) is
+                # held between pages.
+                await conn.rollback()
+                page = [self._copy_key(r) for r in rows]
+                if len(rows) < size:
+                    if page:
+                        yield page
+                    return
+                # The last id's rows may go on in the next page: leave them to it.
+                cut = len(page)
+                while cut > 1 and page[cut - 1].id == page[-1].id:
+                    cut -= 1
+                last = page[cut - 1].id
+                yield page[:cut]
+
+    def _keyset_statement(self, size: int, after: bool) -> sa.Select[Any]:
+        """A page of keys: the first, or (``after``) those past ``:last``."""
+        arms = []
+        for index, shape in enumerate(self._shapes):
+            key = self._key(shape)
+            arm = self._arm(index, shape)
+            if after:
+                arm = arm.where(key > sa.bindparam("last", type_=sa.String()))
+            arms.append(arm.order_by(key).limit(size))
+        if len(arms) == 1:
+            return arms[0]
+        union = sa.union_all(*(sa.select(a.subquery()) for a in arms)).subquery()
+        return sa.select(union).order_by(union.c.id).limit(size)
 
     async def _streamed_keys(self) -> AsyncIterator[list[CopyKey]]:
         arms = [self._arm(i, s) for i, s in enumerate(self._shapes)]
