@@ -11,8 +11,10 @@ from collections.abc import Iterable
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from prometheus_client import generate_latest
 
+from couchdb_replicator.cli import main
 from couchdb_replicator.metrics import Metrics
 from couchdb_replicator.verify import parse_duration
 from couchdb_replicator.verify_merge import (
@@ -276,3 +278,20 @@ def test_lock_conflicts_are_told_by_code_not_message() -> None:
     assert not _lock_conflict(_dbapi_error(_Orig(sqlstate="23505")))  # unique violation
     assert not _lock_conflict(_dbapi_error(_Orig("database is locked")))  # no code: no
     assert not _lock_conflict(_dbapi_error(_Orig(1062, "Duplicate entry")))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--repair"], "--repair needs --verify-every"),
+        (["--once", "--verify-every", "1m"], "does not go with --once"),
+        (["--verify-every", "5x"], "is not a duration"),
+        (["--verify-every", "0s"], "more than 0"),
+    ],
+)
+def test_run_refuses_bad_verify_options_before_connecting(args: list[str], message: str) -> None:
+    source = "couchdb://u:secret@127.0.0.1:1/db"  # nothing listens: never reached
+    result = CliRunner().invoke(main, ["run", "--source", source, *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "secret" not in result.output
