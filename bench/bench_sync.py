@@ -95,7 +95,7 @@ def sizes(quick: bool, rows: int | None, rounds: int | None) -> dict[str, int]:
     n = rows or (10_000 if quick else 100_000)
     return {
         "rows": n,
-        "bulk_rounds": rounds or 3,
+        "bulk_rounds": rounds or (3 if quick else 5),
         "scan_rounds": rounds or 3,
         "point_rounds": rounds or (6 if quick else 10),
         "point_queries": 30 if quick else 60,
