@@ -64,6 +64,7 @@ MODULES: dict[str, str] = {
     "sync": "bench.bench_sync",
     "async": "bench.bench_async",
     "replicator": "bench.bench_replicator",
+    "verify": "bench.bench_verify",
 }
 
 Direction = Literal["higher", "lower"]
