@@ -626,7 +626,13 @@ class PeriodicVerify:
         while True:
             while not self.replicator.following:
                 await asyncio.sleep(min(1.0, self.every))
-            await self.check()
+            try:
+                await self.check()
+            except Exception:
+                # A bug must not end the checks silently (the daemon goes on without them).
+                log.exception("periodic verify failed; the next check runs as planned")
+                if self.metrics is not None:
+                    self.metrics.record_verify({}, {}, 0.0, "failed")
             await asyncio.sleep(self.every)
 
     async def check(self) -> VerifyReport | None:
