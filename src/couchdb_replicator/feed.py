@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: An opaque position in the feed: whatever the server sent (str on CouchDB, int on PouchDB).
 Seq = Any
@@ -215,13 +217,14 @@ class ChangesFeed:
         ``update_seq`` of the moment, or later if the document changed since. Reading up
         to it covers everything written before, without comparing seqs.
         """
-        params = {"descending": "true", "limit": 1}
-        body = await self._retrying(
-            self._request,
-            Call(
-                "GET", self._path, params=params, headers=_IDENTITY, database=self.client.database
-            ),
+        call: Call[Any] = Call(
+            "GET",
+            self._path,
+            params={"descending": "true", "limit": 1},
+            headers=_IDENTITY,
+            database=self.client.database,
         )
+        body = await self._retrying(lambda: self._request(call))
         results = body.get("results") or []
         return str(results[0]["id"]) if results else None
 
@@ -269,50 +272,75 @@ class ChangesFeed:
         """Pages of the normal feed from ``since`` until one comes back short.
 
         With ``stop_after_id``, also stop after the page that holds that document id.
+
+        The next page is requested as soon as a page's bytes arrive, before they are
+        parsed: its ``since`` is the ``last_seq`` found at the end of the answer (the last
+        ``"last_seq":`` there is the top-level one), checked once the page is parsed. The
+        server then prepares a page while the previous one is parsed and written.
         """
         self.active_mode = "normal"
         position = since
-        while True:
-            params: dict[str, Any] = {
-                "feed": "normal",
-                "include_docs": "true",
-                "style": "main_only",
-                "limit": self.page_size,
-                # CouchDB computes a seq for every row unless told otherwise; a chunk
-                # only needs the seq of its last row.
-                "seq_interval": self.chunk_size,
-            }
-            if position is not None:
-                params["since"] = _since_param(position)
-            body = await self._retrying(
-                self._request,
-                Call(
-                    "GET",
-                    self._path,
-                    params=params,
-                    headers=_IDENTITY,
-                    database=self.client.database,
-                ),
-            )
-            rows = body.get("results") or []
-            last_seq = body.get("last_seq", position)
-            short = len(rows) < self.page_size
-            seen_stop = stop_after_id is not None and any(
-                r.get("id") == stop_after_id for r in rows
-            )
-            pending = body.get("pending")
-            rest: list[Change] = []
-            for chunk in self._split(rows, rest):
-                yield chunk
-            yield FeedChunk(
-                changes=rest,
-                seq=last_seq,
-                idle=short,
-                pending=pending if isinstance(pending, int) else None,
-            )
-            if short or seen_stop or last_seq is None:
-                return
-            position = last_seq
+        ahead: asyncio.Task[bytes] | None = self._prefetch(position)
+        ahead_for: Seq = position
+        try:
+            while True:
+                if ahead is None or ahead_for != position:
+                    if ahead is not None:
+                        ahead.cancel()
+                    ahead, ahead_for = self._prefetch(position), position
+                raw = await ahead
+                ahead = None
+                found, guess = _peek_last_seq(raw)
+                if found:
+                    ahead, ahead_for = self._prefetch(guess), guess
+                body = json.loads(raw)
+                rows = body.get("results") or []
+                last_seq = body.get("last_seq", position)
+                short = len(rows) < self.page_size
+                seen_stop = stop_after_id is not None and any(
+                    r.get("id") == stop_after_id for r in rows
+                )
+                pending = body.get("pending")
+                rest: list[Change] = []
+                for chunk in self._split(rows, rest):
+                    yield chunk
+                yield FeedChunk(
+                    changes=rest,
+                    seq=last_seq,
+                    idle=short,
+                    pending=pending if isinstance(pending, int) else None,
+                )
+                if short or seen_stop or last_seq is None:
+                    return
+                position = last_seq
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+    def _prefetch(self, since: Seq) -> asyncio.Task[bytes]:
+        params: dict[str, Any] = {
+            "feed": "normal",
+            "include_docs": "true",
+            "style": "main_only",
+            "limit": self.page_size,
+            # CouchDB computes a seq for every row unless told otherwise; a chunk only
+            # needs the seq of its last row.
+            "seq_interval": self.chunk_size,
+        }
+        if since is not None:
+            params["since"] = _since_param(since)
+        return asyncio.create_task(self._retrying(lambda: self._get_raw(params)))
+
+    async def _get_raw(self, params: dict[str, Any]) -> bytes:
+        """One GET of the feed, as bytes; a terminal answer raises SourceError."""
+        response = await self.client.http.get(self._path, params=params, headers=_IDENTITY)
+        try:
+            await self._raise_for_status(response)
+        except CouchDBError as exc:
+            if is_terminal(exc):
+                raise _source_error(exc, self.where) from exc
+            raise
+        return response.content
 
     def _split(self, rows: list[dict[str, Any]], rest: list[Change]) -> Iterator[FeedChunk]:
         """A page as chunks of about ``chunk_size`` rows, cut at rows that carry a seq.
@@ -337,11 +365,11 @@ class ChangesFeed:
                 changes, count = [], 0
         rest.extend(changes)
 
-    async def _retrying(self, send: Callable[[Call[Any]], Awaitable[Any]], call: Call[Any]) -> Any:
-        """Send one request, backing off on transient failures; terminal ones raise."""
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Make one request, backing off on transient failures; terminal ones raise."""
         while True:
             try:
-                result = await send(call)
+                result = await attempt()
             except SourceError:
                 raise
             except (CouchDBError, httpx.TransportError, ValueError) as exc:
@@ -519,6 +547,26 @@ class ChangesFeed:
             seq=body.get("last_seq", since),
             idle=len(rows) < self.page_size,
         )
+
+
+_LAST_SEQ = re.compile(rb'"last_seq"\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|null)')
+
+
+def _peek_last_seq(raw: bytes) -> tuple[bool, Seq]:
+    """The top-level ``last_seq`` of a normal-feed answer, from its last bytes.
+
+    It follows the results, so its key is the last ``"last_seq":`` of the text (a key
+    inside a string value would have escaped quotes). Only a guess, to start the next
+    request early: the caller checks it against the parsed answer.
+    """
+    matches = list(_LAST_SEQ.finditer(raw, max(0, len(raw) - 65536)))
+    if not matches:
+        return False, None
+    found = matches[-1]
+    try:
+        return True, json.loads(found.group(1))
+    except ValueError:
+        return False, None
 
 
 def _chunk_of_row(row: dict[str, Any], event_id: str | None) -> FeedChunk:

@@ -283,3 +283,49 @@ async def test_last_change_id() -> None:
     assert await make_feed(handler).last_change_id() == "d9"
     empty = make_feed(lambda r: httpx.Response(200, json={"results": [], "last_seq": 0}))
     assert await empty.last_change_id() is None
+
+
+def test_peek_last_seq_reads_the_top_level_key_from_the_tail() -> None:
+    from couchdb_replicator.feed import _peek_last_seq
+
+    body = {
+        "results": [{"id": "a", "doc": {"last_seq": "a doc field", "x": 'say "last_seq": 1'}}],
+        "last_seq": '12-g1AAAA"\\x',
+        "pending": 3,
+    }
+    assert _peek_last_seq(json.dumps(body).encode()) == (True, '12-g1AAAA"\\x')
+    assert _peek_last_seq(b'{"results":[],"last_seq":42}') == (True, 42)
+    assert _peek_last_seq(b'{"results":[]}') == (False, None)
+
+
+async def test_the_next_page_is_requested_before_the_current_one_is_parsed() -> None:
+    import asyncio
+
+    sinces: list[str | None] = []
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        since = request.url.params.get("since")
+        sinces.append(since)
+        if since == "4-g1AAAA":
+            await release.wait()
+            return httpx.Response(200, json={"results": [row(5)], "last_seq": "5-g1AAAA"})
+        n = 2 if since is None else 4
+        return httpx.Response(
+            200, json={"results": [row(n - 1), row(n)], "last_seq": f"{n}-g1AAAA"}
+        )
+
+    settings = ConnectionSettings.from_url("couchdb://admin:s3cret@couch.test:5984/db")
+    client = AsyncCouchDBClient(settings, transport=httpx.MockTransport(handler))
+    feed = ChangesFeed(client, page_size=2, backoff=Backoff(0.001, 0.002))
+    pages = feed.pages(None)
+    first = await anext(pages)
+    assert [c.id for c in first.changes] == ["d1", "d2"]
+    await asyncio.sleep(0.01)
+    assert sinces == [None, "2-g1AAAA"]  # page 2 was asked for while page 1 was handed out
+    second = await anext(pages)
+    await asyncio.sleep(0.01)
+    assert [c.id for c in second.changes] == ["d3", "d4"] and sinces[-1] == "4-g1AAAA"
+    release.set()
+    rest = [c async for c in pages]
+    assert [c.seq for c in rest] == ["5-g1AAAA"] and rest[0].idle
