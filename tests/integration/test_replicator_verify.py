@@ -527,3 +527,42 @@ async def test_both_ways_of_reading_the_copy_give_ids_in_couchdb_order(
         }
     finally:
         await target.dispose()
+
+
+@pytest.mark.parametrize("target_url", ["postgresql"], indirect=True)
+async def test_exact_when_the_copy_orders_ids_unlike_couchdb(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """A declared ``id`` column with a language collation (ICU: ``a < A < b``, punctuation
+    ignored first) reads in another order than ``_all_docs``: the verdict stays exact."""
+    kind = unique_type("vi")
+    copy.extra_tables.add(kind)
+    metadata = sa.MetaData()
+    sa.Table(
+        kind,
+        metadata,
+        sa.Column("id", sa.String(64, collation="en-x-icu"), primary_key=True),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("n", sa.Integer),
+    )
+    ids = [f"{p}{i}" for i in range(15) for p in ("a", "A", "a-", "a_", "B", "b ", "é")]
+    couch.bulk([{"_id": i, "type": kind, "n": n} for n, i in enumerate(ids)])
+    await replicate_async(couchdb_url, target_url, metadata=metadata)
+    clean = await verify_async(couchdb_url, target_url, metadata=metadata, chunk_size=10)
+    assert clean.equal, clean.lines()
+    assert clean.disorder > 0  # the orders did disagree
+
+    with copy.engine.begin() as conn:
+        t = metadata.tables[kind]
+        conn.execute(sa.delete(t).where(t.c.id.in_(["A3", "a-7", "é14"])))
+        conn.execute(sa.update(t).where(t.c.id == "b 2").values(rev="1-0"))
+        conn.execute(sa.insert(t).values(id="A-ghost", rev="1-x"))
+    couch.delete("a_9")
+    report = await verify_async(
+        couchdb_url, target_url, metadata=metadata, chunk_size=10, repair=True, show=50
+    )
+    assert found(report) == {
+        kind: {"missing": {"A3", "a-7", "é14"}, "stale": {"b 2"}, "extra": {"A-ghost", "a_9"}}
+    }
+    assert report.ok, report.lines()
+    assert (await verify_async(couchdb_url, target_url, metadata=metadata)).equal
