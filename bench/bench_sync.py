@@ -36,7 +36,15 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bench.harness import Server, describe_error, interleave, median, peak_memory, timed
+from bench.harness import (
+    Server,
+    describe_error,
+    interleave,
+    median,
+    paired_ratio,
+    peak_memory,
+    timed,
+)
 
 TABLE = "items"
 BATCH = 500  # the dialect's _bulk_docs chunk (operations.DEFAULT_BULK_CHUNK)
@@ -376,10 +384,12 @@ def bench_bulk_insert(server: Server, n: int, rounds: int) -> tuple[dict[str, An
             value=value,
             unit="rows/s",
             baseline=baseline,
+            ratio=paired_ratio(samples["dialect"], samples["raw"]),
             goal=0.9,
             direction="higher",
             notes=(
-                f"{n:,} rows, batches of {BATCH}, {rounds} interleaved rounds; "
+                f"{n:,} rows, batches of {BATCH}, {rounds} interleaved rounds, ratio = median "
+                "of the per-round ratios; "
                 f"dialect {_list(samples['dialect'])}, raw {_list(samples['raw'])} rows/s"
             ),
             extra={"rows": n, "rounds": rounds, "samples": samples},
@@ -554,10 +564,12 @@ def bench_full_scan(
                 value=median(samples[name]),
                 unit="rows/s",
                 baseline=baseline,
+                ratio=paired_ratio(samples[name], samples["raw"]),
                 goal=0.8,
                 direction="higher",
                 notes=(
-                    f"{note}{n:,} rows ({how}), pages of {PAGE}, {rounds} interleaved rounds; "
+                    f"{note}{n:,} rows ({how}), pages of {PAGE}, {rounds} interleaved rounds, "
+                    "ratio = median of the per-round ratios; "
                     f"{name} {_list(samples[name])}, raw {_list(samples['raw'])} rows/s; "
                     f"peak memory {peaks[name]:.1f} MiB vs raw paged {peaks['raw']:.1f} MiB; "
                     f"{len(dialect_pages)} _find requests"

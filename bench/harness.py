@@ -49,6 +49,7 @@ __all__ = [
     "interleave",
     "main",
     "median",
+    "paired_ratio",
     "peak_memory",
     "run_module",
 ]
@@ -141,6 +142,15 @@ def _number(value: Any) -> bool:
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def paired_ratio(values: Sequence[float], baselines: Sequence[float]) -> float:
+    """Median of the per-round ratios of samples from :func:`interleave`.
+
+    Each round's two samples were taken moments apart, so their ratio cancels the load
+    of that moment; the ratio of two medians can pair a quiet round with a busy one.
+    """
+    return median([v / b for v, b in zip(values, baselines, strict=True) if b])
 
 
 def interleave(
