@@ -18,6 +18,7 @@ from .exceptions import ProgrammingError
 __all__ = ["encode_parameters", "encode_value"]
 
 _SCALARS = (str, int, float, bool, type(None))
+_PLAIN = frozenset(_SCALARS)
 
 
 def encode_value(value: Any) -> Any:
@@ -51,7 +52,11 @@ def encode_parameters(
     if parameters is None:
         return {}
     if isinstance(parameters, Mapping):
-        return {str(k): encode_value(v) for k, v in parameters.items()}
+        # Most values are plain already: skip the isinstance chain for them (executemany).
+        return {
+            k if type(k) is str else str(k): v if type(v) in _PLAIN else encode_value(v)
+            for k, v in parameters.items()
+        }
     if isinstance(parameters, list | tuple):
         return [encode_value(v) for v in parameters]
     raise ProgrammingError(

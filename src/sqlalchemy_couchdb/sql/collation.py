@@ -125,6 +125,11 @@ def to_number(value: Any) -> int | float:
     )
 
 
+#: Types a JSON value can have as it is; callers skip :func:`check_value` (and building
+#: its message) for them, which matters on executemany's hot path.
+PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
 def check_value(value: Any, what: str) -> Any:
     """A bound parameter as a JSON value (tuples become arrays); others are refused."""
     kind = type(value)

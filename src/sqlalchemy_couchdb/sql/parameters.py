@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
-from .collation import check_value
+from .collation import PLAIN_TYPES, check_value
 
 __all__ = ["Parameters", "Params"]
 
@@ -49,6 +49,10 @@ class Parameters:
                 f"{type(params).__name__}"
             )
         try:
-            return tuple(check_value(params[n], f"parameter :{n}") for n in self.names)
+            values = [params[n] for n in self.names]
         except KeyError as err:
             raise errors.ProgrammingError(f"no value given for parameter :{err.args[0]}") from None
+        return tuple(
+            v if type(v) in PLAIN_TYPES else check_value(v, f"parameter :{n}")
+            for n, v in zip(self.names, values, strict=True)
+        )

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..mapping import ID_COLUMN, REV_COLUMN, TYPE_FIELD, encode_integer_id
 from . import errors
-from .collation import check_value
+from .collation import PLAIN_TYPES, check_value
 from .evaluate import Compiled, RowFn, Vals, compile_expr
 from .expressions import Expr
 from .find import FindRequest, MangoIndex, choose_equality_index
@@ -117,7 +117,9 @@ class InsertPlan:
             if value is None:
                 continue
             assert value.const is not None  # the parser refuses column references
-            v = check_value(value.const(vals), f"the value of column {column!r}")
+            v = value.const(vals)
+            if type(v) not in PLAIN_TYPES:
+                v = check_value(v, f"the value of column {column!r}")
             if column == ID_COLUMN:
                 if v is not None:
                     doc["_id"] = self._integer_id(v) if integer_id else _check_id(v)
