@@ -53,6 +53,7 @@ import gc
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -158,6 +159,9 @@ class Verifier:
         self._client: AsyncCouchDBClient | None = None
         self._repairer: Repairer | None = None
         self._rules: dict[str, dict[str, tuple[float, int | None]]] = {}
+        #: Ids that came out of the merge on one side only but are on both (the orders
+        #: disagreed) and were looked up: their other half is skipped. Only such ids.
+        self._split: set[str] = set()
 
     async def run(self) -> VerifyReport:
         started = time.monotonic()
@@ -212,7 +216,7 @@ class Verifier:
         couch = _CouchPages(client, size, include_docs=self.options.deep, endkey=end)
         copy_pages = self._reader.ordered_keys().__aiter__()
         merge = MergeJoin()
-        suspects: list[str] = []
+        suspects: list[tuple[str, bool]] = []  # (id, seen on one side only)
         matched: list[tuple[CouchKey, CopyKey]] = []
         try:
             while True:
@@ -222,7 +226,7 @@ class Verifier:
                         await self._resolve(suspects)
                         suspects = []
                     if len(matched) >= size:
-                        suspects.extend(await self._compare_values(matched))
+                        suspects.extend((i, False) for i in await self._compare_values(matched))
                         matched = []
                 if merge.done:
                     break
@@ -235,7 +239,7 @@ class Verifier:
                     except StopAsyncIteration:
                         merge.add_copy((), last=True)
             if matched:
-                suspects.extend(await self._compare_values(matched))
+                suspects.extend((i, False) for i in await self._compare_values(matched))
             for start in range(0, len(suspects), size):
                 await self._resolve(suspects[start : start + size])
         finally:
@@ -245,21 +249,24 @@ class Verifier:
         self.report.disorder = merge.disorder
 
     def _triage(
-        self, pair: Pair, suspects: list[str], matched: list[tuple[CouchKey, CopyKey]]
+        self,
+        pair: Pair,
+        suspects: list[tuple[str, bool]],
+        matched: list[tuple[CouchKey, CopyKey]],
     ) -> None:
         """Settle a pair from its keys alone, or queue it for a closer look."""
         report = self.report
         report.rows += len(pair.rows)
         couch = pair.couch
         if couch is None:
-            suspects.append(pair.id)
+            suspects.append((pair.id, True))
             return
         report.documents += 1
         if not pair.rows:
             if couch.doc is not None and self._route(couch.doc)[0] == "skip":
                 report.not_copied += 1  # --deep has the body: no row was due
                 return
-            suspects.append(pair.id)
+            suspects.append((pair.id, True))
             return
         if len(pair.rows) == 1 and pair.rows[0].rev == couch.rev:
             if self.options.deep:
@@ -268,7 +275,7 @@ class Verifier:
         if len(pair.rows) == 1 and self._has_no_rev(pair.rows[0].table) and couch.doc:
             matched.append((couch, pair.rows[0]))  # no rev to compare: the values tell
             return
-        suspects.append(pair.id)
+        suspects.append((pair.id, False))
 
     def _has_no_rev(self, table: str) -> bool:
         shape = self.schema.tables.get(table)
@@ -294,16 +301,28 @@ class Verifier:
     # -- looking ids up ---------------------------------------------------------------------
 
     async def _resolve(
-        self, ids: Sequence[str], round_: int = 0, findings: Mapping[str, Any] | None = None
+        self,
+        suspects: Sequence[tuple[str, bool]],
+        round_: int = 0,
+        findings: Mapping[str, Any] | None = None,
     ) -> None:
-        """Look ``ids`` up on both sides now; report (first round) and repair them."""
+        """Look the suspects' ids up on both sides now; report (first round) and repair."""
         assert self._reader is not None and self._client is not None
-        ids = list(dict.fromkeys(ids))
+        one_sided = Counter(doc_id for doc_id, alone in suspects if alone)
+        ids = list(dict.fromkeys(doc_id for doc_id, _ in suspects))
         rows = await self._reader.rows(ids)
         states, docs = await couch_states(self._client, ids, include_docs=True)
         dead = await self._reader.dead_letters(ids)
         items: list[RepairItem] = []
         for doc_id in ids:
+            if doc_id in one_sided:
+                if doc_id in self._split:
+                    self._split.discard(doc_id)  # its other half was looked up already
+                    continue
+                state = states[doc_id]
+                alive = not (state.deleted or state.missing)
+                if one_sided[doc_id] == 1 and rows.get(doc_id) and alive:
+                    self._split.add(doc_id)  # on both sides: the other half comes later
             item = self._classify(
                 doc_id, states[doc_id], docs.get(doc_id), rows.get(doc_id, []), dead.get(doc_id)
             )
@@ -328,7 +347,7 @@ class Verifier:
         if outcome.superseded:
             if round_ + 1 < _REPAIR_ROUNDS:
                 again = {i.id: i.findings for i in outcome.superseded}
-                await self._resolve(list(again), round_ + 1, again)
+                await self._resolve([(i, False) for i in again], round_ + 1, again)
             else:
                 self.report.superseded += len(outcome.superseded)
 
