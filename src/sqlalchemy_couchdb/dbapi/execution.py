@@ -278,7 +278,9 @@ def _insert(conn: _ConnectionState, plan: sql.InsertPlan, params: list[Any]) -> 
             results = match_bulk_results(chunk, (yield conn.client._bulk(chunk, True)))
             for doc, result in zip(chunk, results, strict=True):
                 if result.ok:
-                    written.append({**doc, "_rev": result.rev})
+                    # The document was built for this statement alone: record its rev in it.
+                    doc["_rev"] = result.rev
+                    written.append(doc)
                 else:
                     failed.append(result)
         _raise_for_failures(

@@ -266,6 +266,17 @@ def match_bulk_results(
     that failed and answers ``[]`` when all were stored: a document without an entry was
     stored under the ``_rev`` it was sent with.
     """
+    if new_edits and len(answer) == len(sent):
+        # CouchDB answers in input order: confirm it id by id and skip the matching.
+        in_order = [
+            BulkResult(
+                doc["_id"], rev=item.get("rev"), error=item.get("error"), reason=item.get("reason")
+            )
+            for doc, item in zip(sent, answer, strict=True)
+            if item.get("id") == doc["_id"]
+        ]
+        if len(in_order) == len(sent):
+            return in_order
     by_id: dict[str, deque[Mapping[str, Any]]] = defaultdict(deque)
     for item in answer:
         by_id[str(item.get("id"))].append(item)
