@@ -396,6 +396,71 @@ def _pct(values: list[float], p: float) -> float:
     return values[k]
 
 
+def measure(
+    server: str,
+    n: int,
+    rounds: int,
+    lag_seconds: float,
+    targets: list[str],
+    lag_targets: list[str],
+    rates: list[int],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Backfill and lag figures on one server: what ``main`` prints and ``run`` returns."""
+    # As the CLI does; for the whole process, so the raw read's json.loads gains too.
+    tune_garbage_collector()
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-replicator-{secrets.token_hex(3)}"
+    work.mkdir(parents=True)
+    with auth_client(server) as http:
+        db = f"bench_{secrets.token_hex(4)}"
+        print(f"seeding {n} documents into {db} ...", flush=True)
+        seed(http, db, n)
+        try:
+            backfill = asyncio.run(bench_backfill(server, http, db, n, targets, rounds, work))
+        finally:
+            http.delete(f"/{db}")
+        lag = [r for t in lag_targets for r in bench_lag(server, http, t, rates, lag_seconds, work)]
+    return backfill, lag
+
+
+def run(server_url: str, quick: bool) -> list[dict[str, Any]]:
+    """The bench harness's entry point (``python -m bench --only replicator``)."""
+    n, rounds, lag_seconds = (5_000, 1, 4.0) if quick else (100_000, 3, 15.0)
+    backfill, lag = measure(
+        server_url, n, rounds, lag_seconds, ["sqlite", "postgresql"], ["sqlite"], [50, 200, 500]
+    )
+    records: list[dict[str, Any]] = [
+        {
+            "name": f"replicator.backfill_{r['target']}",
+            "value": r["replicator_docs_per_s"],
+            "unit": "docs/s",
+            "baseline": r["baseline_docs_per_s"],
+            "ratio": r["ratio"],
+            "goal": GOAL_RATIO,
+            "notes": (
+                f"{r['docs']:,} docs, median of {r['rounds']} round(s); baseline = slower of raw "
+                f"_changes read ({r['raw_read_s']:.2f} s) and raw executemany "
+                f"({r['raw_insert_s']:.2f} s)"
+            ),
+        }
+        for r in backfill
+    ]
+    records += [
+        {
+            "name": f"replicator.lag_p99_{r['target']}_{r['writes_per_s']}",
+            "value": r["p99_s"],
+            "unit": "s",
+            "goal": GOAL_P99 if r["writes_per_s"] == 200 else None,
+            "direction": "lower",
+            "goal_on": "value",
+            "notes": f"p50 {r['p50_s'] * 1000:.0f} ms, max {r['max_s'] * 1000:.0f} ms, "
+            f"{r['docs']} docs over {r['seconds']:.0f} s",
+        }
+        for r in lag
+        if r["p99_s"] is not None
+    ]
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 docs, 1 round, 4 s lag runs")
@@ -412,19 +477,8 @@ def main() -> None:
     targets = [t for t in args.targets.split(",") if t]
     lag_targets = [t for t in args.lag_targets.split(",") if t]
     rates = [int(r) for r in args.rates.split(",") if r]
-    # As the CLI does; for the whole process, so the raw read's json.loads gains too.
-    tune_garbage_collector()
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-replicator-{secrets.token_hex(3)}"
-    work.mkdir(parents=True)
-    with couchdb_server() as server, auth_client(server) as http:
-        db = f"bench_{secrets.token_hex(4)}"
-        print(f"seeding {n} documents into {db} ...", flush=True)
-        seed(http, db, n)
-        try:
-            backfill = asyncio.run(bench_backfill(server, http, db, n, targets, rounds, work))
-        finally:
-            http.delete(f"/{db}")
-        lag = [r for t in lag_targets for r in bench_lag(server, http, t, rates, lag_seconds, work)]
+    with couchdb_server() as server:
+        backfill, lag = measure(server, n, rounds, lag_seconds, targets, lag_targets, rates)
     report = {
         "benchmark": "replicator",
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
