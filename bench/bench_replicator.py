@@ -47,7 +47,9 @@ from couchdb_replicator.targets import async_url
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "out"
-KINDS = ("customer", "order", "product")
+#: Document types, hence table names: unique per run, as the PostgreSQL and MariaDB
+#: databases are shared with other benchmarks and tests.
+KINDS = tuple(f"{kind}_{secrets.token_hex(3)}" for kind in ("customer", "order", "product"))
 GOAL_RATIO = 0.8
 GOAL_P99 = 1.0
 

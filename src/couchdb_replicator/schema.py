@@ -357,6 +357,9 @@ class Schema:
     def field_problem(self, shape: TableShape, name: str) -> str | None:
         return "no such column"
 
+    async def restore(self, missing: set[str]) -> None:
+        """Tables that were dropped from the target: have them created again."""
+
 
 def _identifier_problem(name: str, target: Target, what: str) -> str | None:
     if not name:
@@ -384,10 +387,13 @@ class MetadataSchema(Schema):
                 "tables with columns id, rev and the document's fields"
             )
 
+    async def restore(self, missing: set[str]) -> None:
+        assert self.target is not None
+        await _create_all(self.target, self.metadata)
+
     async def prepare(self, target: Target, source: str) -> None:
         self.target = target
-        async with target.engine.begin() as conn:
-            await conn.run_sync(self.metadata.create_all, checkfirst=True)
+        await _create_all(target, self.metadata)
         async with target.engine.connect() as conn:
             existing = await conn.run_sync(
                 _reflect_columns, [t.name for t in self._document_tables]
@@ -417,6 +423,11 @@ class MetadataSchema(Schema):
                 rev_key=rev_col.key if rev_col is not None else None,
                 dialect=dialect,
             )
+
+
+async def _create_all(target: Target, metadata: sa.MetaData) -> None:
+    async with target.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all, checkfirst=True)
 
 
 def _reflect_columns(conn: sa.Connection, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -484,6 +495,12 @@ class InferredSchema(Schema):
 
     def copies(self, type_name: str) -> bool:
         return True
+
+    async def restore(self, missing: set[str]) -> None:
+        # Forgotten, the tables are created again (with the columns the documents need)
+        # when the batch is retried.
+        for name in missing:
+            self.tables.pop(name, None)
 
     def field_problem(self, shape: TableShape, name: str) -> str | None:
         assert self.target is not None

@@ -37,10 +37,10 @@ from sqlalchemy_couchdb.mapping import table_of
 
 from .checkpoint import BatchCounts, Checkpoint, CheckpointStore
 from .deadletter import DeadLetter, DeadLetterStore
-from .errors import TargetUnavailable
+from .errors import ReplicatorError, TargetUnavailable
 from .feed import Change, Seq
 from .schema import KindMismatch, Schema, TableShape, brief_error
-from .state import create_state_tables
+from .state import CHECKPOINTS, DEAD_LETTERS, create_state_tables
 from .targets import Target
 from .values import PoisonValue
 
@@ -279,6 +279,7 @@ class Sink:
             self._saw(written)
         except TARGET_ERRORS as exc:
             await self._require_healthy(exc)
+            await self._require_tables()
             log.warning(
                 "a batch of %d changes failed (%s); retrying it change by change",
                 len(items),
@@ -362,6 +363,7 @@ class Sink:
                     written = await self._write(conn, [item], batch.seq)
             except TARGET_ERRORS as exc:
                 await self._require_healthy(exc)
+                await self._require_tables()
                 item.action, item.row = "poison", None
                 item.error = f"the target refused the change: {brief_error(exc)}"
                 try:
@@ -399,6 +401,36 @@ class Sink:
         except TARGET_ERRORS:
             return False
         return True
+
+    async def _require_tables(self) -> None:
+        """A batch failed on a healthy target: make sure no table was dropped under us.
+
+        Rows the target refuses become dead letters, but a table someone dropped would
+        turn every document into one. Instead the table is created again and the batch
+        retried (its old rows are gone: ``verify --repair`` restores them); the
+        replicator's own state tables gone is an error: the checkpoint went with them.
+        """
+        async with self.target.engine.connect() as conn:
+            present = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+        lost_state = [t.name for t in (CHECKPOINTS, DEAD_LETTERS) if t.name not in present]
+        if lost_state:
+            raise ReplicatorError(
+                f"the replicator's table(s) {', '.join(lost_state)} were dropped from "
+                f"{self.target.display}: the checkpoint is lost; drop the copy's tables and "
+                "run again to copy everything anew"
+            )
+        missing = {name for name in self.schema.tables if name not in present}
+        if missing:
+            log.warning(
+                "table(s) %s were dropped from the target: creating them again (their rows "
+                "are lost until `couchdb-replicator verify --repair`)",
+                ", ".join(sorted(missing)),
+            )
+            await self.schema.restore(missing)
+            self._seen = None  # rows may now be anywhere a repair puts them
+            raise TargetUnavailable(
+                f"table(s) {', '.join(sorted(missing))} disappeared from the target"
+            )
 
     async def _require_healthy(self, cause: BaseException) -> None:
         if not await self.healthy():

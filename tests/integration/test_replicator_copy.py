@@ -368,3 +368,39 @@ async def test_following_live_changes_in_the_first_run(
         await target.dispose()
     assert summary.stopped
     assert_copy_equals_couchdb(copy, couch)
+
+
+async def test_a_table_dropped_under_the_daemon_is_created_again(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """Not every document a dead letter: the table comes back and the batch is retried."""
+    kind = unique_type("gone")
+    couch.bulk([{"_id": f"d{i}", "type": kind, "n": i} for i in range(10)])
+    target = create_target_engine(target_url)
+    replicator = Replicator(
+        ConnectionSettings.from_url(couchdb_url),
+        target,
+        InferredSchema(),
+        RunOptions(batch_size=10, batch_delay=0.05, heartbeat=1.0),
+    )
+    task = asyncio.create_task(replicator.run())
+
+    async def until(check: Any, timeout: float = 30) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check():
+            assert not task.done(), task.exception()
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+
+    try:
+        await until(lambda: len(copy.rows(kind)) == 10)
+        with copy.engine.begin() as conn:
+            sa.Table(kind, sa.MetaData()).drop(conn)
+        couch.bulk([{"_id": f"e{i}", "type": kind, "n": i} for i in range(5)])
+        await until(lambda: len(copy.rows(kind)) == 5)
+    finally:
+        replicator.request_stop()
+        await asyncio.wait_for(task, 30)
+        await target.dispose()
+    assert copy.dead_letters() == {}
+    assert set(copy.rows(kind)) == {f"e{i}" for i in range(5)}  # d* went with the table
