@@ -60,7 +60,7 @@ async def replicate_async(
     except InvalidConfiguration as exc:
         raise ConfigurationError(f"bad source URL: {exc}") from None
     schema: Schema = MetadataSchema(metadata) if metadata is not None else InferredSchema()
-    copy = create_target_engine(target)
+    copy = create_target_engine(target, replicating=True)
     try:
         return await Replicator(
             settings, copy, schema, RunOptions(once=True, batch_size=batch_size)

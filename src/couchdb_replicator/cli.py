@@ -190,7 +190,7 @@ def run(
     async def go() -> RunSummary:
         settings = _source_settings(source)
         schema: Schema = MetadataSchema(load_metadata(metadata)) if metadata else InferredSchema()
-        copy = create_target_engine(target)
+        copy = create_target_engine(target, replicating=True)
         metrics = Metrics() if metrics_port else None
         try:
             if metrics is not None and metrics_port is not None:

@@ -280,23 +280,27 @@ class ChangesFeed:
         """
         self.active_mode = "normal"
         position = since
-        ahead: asyncio.Task[bytes] | None = self._prefetch(position)
+        # The first page is one batch: work starts sooner, and a backlog smaller than
+        # that costs one small request.
+        limit = self.chunk_size
+        ahead: asyncio.Task[bytes] | None = self._prefetch(position, limit)
         ahead_for: Seq = position
         try:
             while True:
                 if ahead is None or ahead_for != position:
                     if ahead is not None:
                         ahead.cancel()
-                    ahead, ahead_for = self._prefetch(position), position
+                    ahead, ahead_for = self._prefetch(position, limit), position
                 raw = await ahead
                 ahead = None
+                asked, limit = limit, self.page_size
                 found, guess = _peek_last_seq(raw)
                 if found:
-                    ahead, ahead_for = self._prefetch(guess), guess
+                    ahead, ahead_for = self._prefetch(guess, limit), guess
                 body = json.loads(raw)
                 rows = body.get("results") or []
                 last_seq = body.get("last_seq", position)
-                short = len(rows) < self.page_size
+                short = len(rows) < asked
                 seen_stop = stop_after_id is not None and any(
                     r.get("id") == stop_after_id for r in rows
                 )
@@ -317,12 +321,12 @@ class ChangesFeed:
             if ahead is not None:
                 ahead.cancel()
 
-    def _prefetch(self, since: Seq) -> asyncio.Task[bytes]:
+    def _prefetch(self, since: Seq, limit: int) -> asyncio.Task[bytes]:
         params: dict[str, Any] = {
             "feed": "normal",
             "include_docs": "true",
             "style": "main_only",
-            "limit": self.page_size,
+            "limit": limit,
             # CouchDB computes a seq for every row unless told otherwise; a chunk only
             # needs the seq of its last row.
             "seq_interval": self.chunk_size,

@@ -185,10 +185,8 @@ class Sink:
         return _Item(change, "upsert", table=table)
 
     async def _plan(self, changes: Sequence[Change]) -> list[_Item]:
-        latest: dict[str, Change] = {}
-        for change in changes:
-            latest.pop(change.id, None)
-            latest[change.id] = change
+        # The last change of each id wins (a later key overwrites an earlier value).
+        latest = {change.id: change for change in changes}
         items = [self._classify(c) for c in latest.values()]
         groups: dict[str, list[_Item]] = {}
         for item in items:

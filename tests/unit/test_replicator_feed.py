@@ -87,9 +87,14 @@ async def test_pages_stop_after_the_page_with_the_last_id_seen_at_start() -> Non
 
 
 async def test_large_pages_are_cut_into_batches_at_rows_that_carry_a_seq() -> None:
+    limits: list[str] = []
+
     def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.params["limit"] == "10"
+        limits.append(request.url.params["limit"])
         assert request.url.params["seq_interval"] == "3"
+        if "since" not in request.url.params:  # the first page is one batch
+            first = [row(100, "a"), row(101, "b"), row(102, "c")]
+            return httpx.Response(200, json={"results": first, "last_seq": "0-g1AAAA"})
         rows = [row(n) for n in range(1, 9)]
         for n in (1, 2, 4, 5, 7):  # CouchDB with seq_interval: most rows have none
             rows[n - 1]["seq"] = None
@@ -97,13 +102,15 @@ async def test_large_pages_are_cut_into_batches_at_rows_that_carry_a_seq() -> No
 
     feed = make_feed(handler, page_size=10, chunk_size=3)
     chunks = [c async for c in feed.pages(None)]
+    assert limits[:2] == ["3", "10"]
     assert [[ch.id for ch in c.changes] for c in chunks] == [
+        ["a", "b", "c"],
         ["d1", "d2", "d3"],
         ["d4", "d5", "d6"],
         ["d7", "d8"],
     ]
-    assert [c.seq for c in chunks] == ["3-g1AAAA", "6-g1AAAA", "8-g1AAAA"]
-    assert [c.idle for c in chunks] == [False, False, True]
+    assert [c.seq for c in chunks] == ["0-g1AAAA", "3-g1AAAA", "6-g1AAAA", "8-g1AAAA"]
+    assert [c.idle for c in chunks] == [False, False, False, True]
 
 
 async def test_integer_seqs_are_sent_back_as_integers() -> None:
