@@ -100,11 +100,12 @@ def document_to_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Columns of a document: ``id``, ``rev``, then its own fields in document order.
 
     CouchDB's metadata fields (``_attachments``, ``_conflicts``, ``_deleted`` …) and the
-    ``type`` discriminator are not columns.
+    ``type`` discriminator are not columns; nor are top-level fields named ``id`` or ``rev``,
+    which would otherwise overwrite the columns that ``_id`` and ``_rev`` are.
     """
     row: dict[str, Any] = {ID_COLUMN: doc.get("_id"), REV_COLUMN: doc.get("_rev")}
     for key, value in doc.items():
-        if key.startswith("_") or key == TYPE_FIELD:
+        if key.startswith("_") or key == TYPE_FIELD or key in RESERVED_COLUMNS:
             continue
         row[key] = value
     return row
