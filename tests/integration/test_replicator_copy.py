@@ -330,6 +330,38 @@ async def test_a_deletion_the_target_refuses_is_a_dead_letter_not_a_crash(
         sa.Table(children, sa.MetaData()).drop(conn)
 
 
+class LiveReplicator:
+    """A replicator following live changes in a task; stopped and awaited on exit."""
+
+    def __init__(self, couchdb_url: str, target_url: str) -> None:
+        self.target = create_target_engine(target_url)
+        self.replicator = Replicator(
+            ConnectionSettings.from_url(couchdb_url),
+            self.target,
+            InferredSchema(),
+            RunOptions(batch_size=10, batch_delay=0.05, heartbeat=1.0),
+        )
+        self.summary: Any = None
+
+    async def __aenter__(self) -> LiveReplicator:
+        self.task = asyncio.create_task(self.replicator.run())
+        return self
+
+    async def until(self, check: Any, timeout: float = 30) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check():
+            assert not self.task.done(), self.task.exception()
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.replicator.request_stop()
+        try:
+            self.summary = await asyncio.wait_for(self.task, 30)
+        finally:
+            await self.target.dispose()
+
+
 async def test_following_live_changes_in_the_first_run(
     couch: Couch, copy: Copy, couchdb_url: str, target_url: str
 ) -> None:
@@ -337,36 +369,16 @@ async def test_following_live_changes_in_the_first_run(
     backfill into an empty copy skips deletes only for ids it has not written)."""
     a, b = unique_type("a"), unique_type("b")
     couch.bulk([{"_id": f"d{i}", "type": a, "n": i} for i in range(40)])
-    target = create_target_engine(target_url)
-    replicator = Replicator(
-        ConnectionSettings.from_url(couchdb_url),
-        target,
-        InferredSchema(),
-        RunOptions(batch_size=10, batch_delay=0.05, heartbeat=1.0),
-    )
-    task = asyncio.create_task(replicator.run())
-
-    async def until(check: Any, timeout: float = 30) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not check():
-            assert not task.done(), task.exception()
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.05)
-
-    try:
-        await until(lambda: len(copy.rows(a)) == 40)
+    async with LiveReplicator(couchdb_url, target_url) as live:
+        await live.until(lambda: len(copy.rows(a)) == 40)
         for i in range(10):
             couch.update(f"d{i}", type=b)
         for i in range(10, 15):
             couch.delete(f"d{i}")
         couch.update("d15", type=DROP)
         couch.bulk([{"_id": "new", "type": b, "n": -1}])
-        await until(lambda: len(copy.rows(b)) == 11 and len(copy.rows(a)) == 24)
-    finally:
-        replicator.request_stop()
-        summary = await asyncio.wait_for(task, 30)
-        await target.dispose()
-    assert summary.stopped
+        await live.until(lambda: len(copy.rows(b)) == 11 and len(copy.rows(a)) == 24)
+    assert live.summary is not None and live.summary.stopped
     assert_copy_equals_couchdb(copy, couch)
 
 
@@ -376,31 +388,11 @@ async def test_a_table_dropped_under_the_daemon_is_created_again(
     """Not every document a dead letter: the table comes back and the batch is retried."""
     kind = unique_type("gone")
     couch.bulk([{"_id": f"d{i}", "type": kind, "n": i} for i in range(10)])
-    target = create_target_engine(target_url)
-    replicator = Replicator(
-        ConnectionSettings.from_url(couchdb_url),
-        target,
-        InferredSchema(),
-        RunOptions(batch_size=10, batch_delay=0.05, heartbeat=1.0),
-    )
-    task = asyncio.create_task(replicator.run())
-
-    async def until(check: Any, timeout: float = 30) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not check():
-            assert not task.done(), task.exception()
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.05)
-
-    try:
-        await until(lambda: len(copy.rows(kind)) == 10)
+    async with LiveReplicator(couchdb_url, target_url) as live:
+        await live.until(lambda: len(copy.rows(kind)) == 10)
         with copy.engine.begin() as conn:
             sa.Table(kind, sa.MetaData()).drop(conn)
         couch.bulk([{"_id": f"e{i}", "type": kind, "n": i} for i in range(5)])
-        await until(lambda: len(copy.rows(kind)) == 5)
-    finally:
-        replicator.request_stop()
-        await asyncio.wait_for(task, 30)
-        await target.dispose()
+        await live.until(lambda: len(copy.rows(kind)) == 5)
     assert copy.dead_letters() == {}
     assert set(copy.rows(kind)) == {f"e{i}" for i in range(5)}  # d* went with the table
