@@ -8,6 +8,12 @@ a free loopback port with an admin user, waits until it answers, and stops it by
     with start_server() as server:              # in memory
         httpx.put(f"{server.url}/mydb")
     server = start_server(data_dir=path)        # on disk: survives server.restart()
+    start_server(eventsource=False)             # no _changes?feed=eventsource (see below)
+
+``_changes?feed=eventsource`` is served the way CouchDB 3.x serves it (``eventsource.js``:
+``data:``/``id:`` frames, ``event: heartbeat``, ``Last-Event-ID``), which PouchDB Server cannot
+do. ``eventsource=False`` starts a server without it, answering a normal feed as text/plain
+like PouchDB Server does, to test a client's fallback to ``feed=continuous``.
 
 Only the standard library is used, so the launcher works before the virtualenv exists.
 """
@@ -137,6 +143,8 @@ class RunningServer:
     workdir: Path
     log_level: str = "info"
     follow_parent: bool = True
+    #: Serve ``_changes?feed=eventsource`` as CouchDB does (False: as PouchDB Server, not at all).
+    eventsource: bool = True
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _owns_workdir: bool = field(default=False, repr=False)
     _console_offset: int = field(default=0, repr=False)
@@ -194,6 +202,8 @@ class RunningServer:
             command += ["--data-dir", str(self.data_dir)]
         if self.follow_parent:
             command += ["--exit-with-pid", str(os.getpid())]
+        if not self.eventsource:
+            command.append("--no-eventsource")
         env = {
             **os.environ,
             "TESTSERVER_ADMIN_USER": self.user,
@@ -292,6 +302,7 @@ def start_server(
     log_level: str = "info",
     follow_parent: bool = True,
     ready_timeout: float = 20.0,
+    eventsource: bool = True,
 ) -> RunningServer:
     """Install if needed, start the server and wait until it answers.
 
@@ -299,6 +310,8 @@ def start_server(
     files. ``port`` None picks a free one. ``workdir`` receives config.json, log.txt and
     console.txt (a temporary directory, removed by ``stop()``, when None). With
     ``follow_parent`` the server exits on its own if this process dies without stopping it.
+    ``eventsource`` False leaves ``_changes?feed=eventsource`` unimplemented, as on PouchDB
+    Server (a normal feed as text/plain), for testing the fallback to ``feed=continuous``.
     """
     ensure_installed()
     owns_workdir = workdir is None
@@ -311,6 +324,7 @@ def start_server(
         workdir=Path(workdir or tempfile.mkdtemp(prefix="couchdb-testserver-")).resolve(),
         log_level=log_level,
         follow_parent=follow_parent,
+        eventsource=eventsource,
         _owns_workdir=owns_workdir,
     )
     try:

@@ -9,19 +9,35 @@
 // log.txt into its cwd):
 //   TESTSERVER_ADMIN_USER=admin TESTSERVER_ADMIN_PASSWORD=pw \
 //     node -r /path/to/guard.js /path/to/server.js --port 5984 [--data-dir DIR] \
-//       [--host 127.0.0.1] [--log-level info] [--exit-with-pid PID]
+//       [--host 127.0.0.1] [--log-level info] [--exit-with-pid PID] [--no-eventsource]
 // Without --data-dir the databases live in memory; with it they are LevelDB files in DIR
 // (leveldown's prebuilt binary ships inside its npm package, so --ignore-scripts is enough).
 // Without the admin variables the server runs as an "admin party" (no auth at all).
+//
+// `_changes?feed=eventsource` is served as CouchDB 3.x serves it (eventsource.js), which
+// PouchDB Server itself cannot do. --no-eventsource leaves that to express-pouchdb, which
+// answers a normal feed as text/plain: a server without eventsource, for testing clients'
+// fallback to feed=continuous.
 
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 
 function parseArgs(argv) {
-  const args = { host: '127.0.0.1', port: 5984, dataDir: null, logLevel: 'info', parentPid: 0 };
+  const args = {
+    host: '127.0.0.1',
+    port: 5984,
+    dataDir: null,
+    logLevel: 'info',
+    parentPid: 0,
+    eventsource: true,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const name = argv[i];
+    if (name === '--no-eventsource') {
+      args.eventsource = false;
+      continue;
+    }
     const value = argv[i + 1];
     if (value === undefined) {
       throw new Error(`missing value for ${name}`);
@@ -123,11 +139,20 @@ async function main() {
   const app = express();
   app.disable('x-powered-by');
   if (admin) app.use(requireAdmin(admin));
+  // After the credentials check (the feed needs them, as on CouchDB), before express-pouchdb.
+  if (args.eventsource) {
+    const { eventsourceChanges } = require('./eventsource');
+    const serving = { PouchDB: ServerPouchDB, dbWrapper: pouchApp.dbWrapper };
+    app.get('/:db/_changes', eventsourceChanges(serving));
+  }
   app.use(pouchApp);
 
   const server = app.listen(args.port, args.host, () => {
     const where = args.dataDir ? `on disk in ${args.dataDir}` : 'in memory';
-    console.log(`testserver listening on http://${args.host}:${args.port}/ (${where})`);
+    const feeds = args.eventsource ? 'with' : 'without';
+    console.log(
+      `testserver listening on http://${args.host}:${args.port}/ (${where}, ${feeds} eventsource)`,
+    );
   });
   server.on('error', (err) => {
     // Exit instead of lingering: a server that never bound its port must not look alive.

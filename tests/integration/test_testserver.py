@@ -8,11 +8,14 @@ that need the local server's process (restart, crash guard) use their own on-dis
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
+import os
 import time
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -252,6 +255,143 @@ def test_changes_continuous_feed_streams_one_line_per_change(db: httpx.Client) -
     assert seen == ["f0", "f1", "f2"]
 
 
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+class SseBlock(NamedTuple):
+    """One block of a text/event-stream (the lines up to a blank line), parsed by hand so
+    the tests see the wire format itself, not a client library's reading of it."""
+
+    lines: list[str]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(line.split(": ", 1) if ": " in line else (line, "") for line in self.lines)
+
+
+def sse_blocks(response: httpx.Response) -> Iterator[SseBlock]:
+    """The non-empty blocks of an event stream, as they arrive (a lone blank line, which
+    CouchDB sends once it has caught up and sent nothing, is no block)."""
+    lines: list[str] = []
+    for line in response.iter_lines():
+        if line:
+            lines.append(line)
+        elif lines:
+            yield SseBlock(lines)
+            lines = []
+
+
+def eventsource(
+    db: httpx.Client, params: JSON, headers: dict[str, str] | None = None
+) -> contextlib.AbstractContextManager[httpx.Response]:
+    return db.stream(
+        "GET",
+        "/_changes",
+        params={"feed": "eventsource", **params},
+        headers={**IDENTITY, **(headers or {})},
+        timeout=20,
+    )
+
+
+def change_of(block: SseBlock) -> JSON:
+    """The change row of a data block, after checking it is CouchDB's exact frame:
+    ``data: <row>`` then ``id: <JSON of the row's seq>``."""
+    assert [line.split(":", 1)[0] for line in block.lines] == ["data", "id"], block
+    row: JSON = json.loads(block.fields["data"])
+    # The id is the JSON of the seq: quoted on CouchDB (string seqs), bare on PouchDB.
+    assert json.loads(block.fields["id"]) == row["seq"], block
+    return row
+
+
+def test_changes_eventsource_frames_changes_then_heartbeats(db: httpx.Client) -> None:
+    bulk(db, [{"_id": f"e{i}", "n": i} for i in range(3)])
+    params = {"since": 0, "heartbeat": 200, "include_docs": "true"}
+    with eventsource(db, params) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        blocks = sse_blocks(response)
+        backlog = [change_of(next(blocks)) for _ in range(3)]
+        # Clustered CouchDB interleaves its shards: compare the backlog as a set.
+        assert {row["id"] for row in backlog} == {"e0", "e1", "e2"}
+        assert all(row["doc"]["n"] == int(row["id"][1:]) for row in backlog)
+        assert all(row["changes"][0]["rev"] == row["doc"]["_rev"] for row in backlog)
+
+        db.put("/live", json={"n": 9}).raise_for_status()
+        rest = []
+        for block in blocks:  # heartbeats may come first on a slow machine
+            rest.append(block)
+            if block.fields.get("event") != "heartbeat":
+                break
+        live = change_of(rest[-1])
+        assert live["id"] == "live" and live["doc"]["n"] == 9
+        assert live["seq"] not in {row["seq"] for row in backlog}
+
+        # Nothing more to send: heartbeats, each exactly "event: heartbeat" + empty data.
+        heartbeat = next(blocks)
+        assert heartbeat.lines == ["event: heartbeat", "data: "]
+
+
+def test_changes_eventsource_without_heartbeat_ends_after_timeout_without_last_seq(
+    db: httpx.Client,
+) -> None:
+    db.put("/only", json={}).raise_for_status()
+    with eventsource(db, {"since": 0, "timeout": 300}) as response:
+        assert response.status_code == 200
+        blocks = list(sse_blocks(response))  # returns: the server ends the stream
+    assert [change_of(block)["id"] for block in blocks] == ["only"]  # no last_seq row
+
+
+@pytest.mark.parametrize("form", ["as received", "bare seq"])
+def test_changes_eventsource_resumes_from_last_event_id_over_since(
+    db: httpx.Client, form: str
+) -> None:
+    bulk(db, [{"_id": "a1"}, {"_id": "a2"}])
+    with eventsource(db, {"since": 0, "heartbeat": 500}) as response:
+        blocks = sse_blocks(response)
+        first = [next(blocks) for _ in range(2)]
+    assert {change_of(block)["id"] for block in first} == {"a1", "a2"}
+    # A browser sends the id back verbatim (quoted on CouchDB); the replicator sends the
+    # seq itself. CouchDB takes both.
+    last_id = first[-1].fields["id"]
+    seq = json.loads(last_id)
+    header = last_id if form == "as received" else (seq if isinstance(seq, str) else last_id)
+    bulk(db, [{"_id": "b1"}, {"_id": "b2"}])
+
+    # since=0 would replay a1 and a2 first: the header must win.
+    with eventsource(db, {"since": 0, "heartbeat": 500}, {"Last-Event-ID": header}) as response:
+        assert response.status_code == 200
+        seen: list[str] = []
+        for block in sse_blocks(response):
+            if block.fields.get("event") != "heartbeat":
+                seen.append(change_of(block)["id"])
+            if len(seen) == 2:
+                break
+    assert sorted(seen) == ["b1", "b2"]
+
+
+def test_changes_eventsource_of_a_missing_database_is_404(couchdb_http: httpx.Client) -> None:
+    response = couchdb_http.get(
+        "/no_such_db_eventsource/_changes",
+        params={"feed": "eventsource", "heartbeat": 500},
+        headers=IDENTITY,
+    )
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "reason": "Database does not exist."}
+
+
+def test_changes_eventsource_needs_credentials(
+    couchdb_server_url: str, couchdb_database: str
+) -> None:
+    parts = urllib.parse.urlsplit(couchdb_server_url)
+    url = f"{parts.scheme}://{parts.hostname}:{parts.port}/{couchdb_database}/_changes"
+    params = {"feed": "eventsource", "heartbeat": 500}
+    for auth in (None, (parts.username or "", "wrong-pw")):
+        response = httpx.get(url, params=params, headers=IDENTITY, auth=auth, timeout=10)
+        assert response.status_code == 401, auth
+        assert response.json()["error"] == "unauthorized"
+
+
 def test_local_documents_are_versioned_and_stay_out_of_feeds(db: httpx.Client) -> None:
     first = db.put("/_local/checkpoint", json={"seq": "s1"})
     assert first.status_code == 201
@@ -317,3 +457,20 @@ def test_guard_keeps_server_alive_after_an_unhandled_error(
     assert "[guard]" in console.read_text()
     assert server.is_running()
     assert client.get("/guarded").status_code == 200
+
+
+def test_server_without_eventsource_answers_a_normal_feed(tmp_path: Path) -> None:
+    """``start_server(eventsource=False)`` is PouchDB Server as published: the eventsource
+    request gets the normal feed as text/plain (what clients must fall back from)."""
+    if os.environ.get("COUCHDB_URL"):
+        pytest.skip("COUCHDB_URL is set: a real CouchDB always has the eventsource feed")
+    with testserver.start_server(eventsource=False, workdir=tmp_path / "work") as server:
+        client = httpx.Client(base_url=server.base_url, auth=server.auth, timeout=10)
+        client.put("/plain").raise_for_status()
+        client.put("/plain/p1", json={}).raise_for_status()
+        response = client.get(
+            "/plain/_changes", params={"feed": "eventsource", "since": 0}, headers=IDENTITY
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert [row["id"] for row in json.loads(response.text)["results"]] == ["p1"]
