@@ -187,6 +187,7 @@ class Replicator:
                 on_reconnect=self._on_reconnect,
             )
             await self._check_source(feed)
+            self.schema.use_source(client)
             sink = Sink(self.target, self.schema, source_key(self.source))
             try:
                 checkpoint = await sink.start()

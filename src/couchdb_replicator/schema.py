@@ -26,7 +26,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,10 +34,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
 
-from sqlalchemy_couchdb.mapping import ID_COLUMN, REV_COLUMN, document_to_row
+from sqlalchemy_couchdb.dbapi import AsyncCouchDBClient
+from sqlalchemy_couchdb.dbapi.catalog import Catalog
+from sqlalchemy_couchdb.dbapi.exceptions import CouchDBError
+from sqlalchemy_couchdb.dbapi.io import drive_async
+from sqlalchemy_couchdb.mapping import (
+    ID_COLUMN,
+    REV_COLUMN,
+    decode_integer_id,
+    document_to_row,
+    is_integer_type,
+)
+from sqlalchemy_couchdb.sql import ColumnSpec
 
 from .checkpoint import utcnow
-from .errors import ConfigurationError, ReplicatorError
+from .errors import ConfigurationError, ReplicatorError, TargetUnavailable
 from .state import REV_LENGTH, STATE_PREFIX, TABLES, id_type
 from .statements import CompiledDelete, CompiledUpsert, upsert_statement
 from .targets import Target
@@ -51,6 +62,8 @@ __all__ = [
     "Schema",
     "TableShape",
     "brief_error",
+    "integer_id_tables",
+    "is_integer_column",
     "kind_of",
     "load_metadata",
     "sql_type",
@@ -129,6 +142,14 @@ def kind_of_type(type_: TypeEngine[Any]) -> Kind | None:
     if isinstance(type_, sa.String):
         return "text"
     return None
+
+
+def is_integer_column(type_: TypeEngine[Any]) -> bool:
+    """Whether an ``id`` column of this type holds the dialect's integer ids (``n`` for
+    ``"<table>:<n>"``): any SQLAlchemy integer type, or a TypeDecorator over one."""
+    if isinstance(type_, sa.TypeDecorator):
+        type_ = type_.impl_instance
+    return isinstance(type_, sa.Integer)
 
 
 class KindMismatch(PoisonValue):
@@ -211,6 +232,10 @@ class TableShape:
     a document's keys are fields is decided by :func:`~sqlalchemy_couchdb.mapping.
     document_to_row` once per distinct key set (documents of one type nearly always share
     it), so most documents cost a dict lookup and one step per field.
+
+    An integer ``id`` column (:attr:`integer_id`) holds ``n`` for the ``_id``
+    ``"<table>:<n>"``, as the dialect stores it; any other ``_id`` of the table is a
+    poison document (:meth:`stored_id`).
     """
 
     table: sa.Table
@@ -226,13 +251,42 @@ class TableShape:
     _id_pos: int = 0
     _rev_pos: int | None = None
     _dropped_logged: set[str] = field(default_factory=set)
+    integer_id: bool = field(init=False, default=False)
+    _id_checked: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
+        self.integer_id = is_integer_column(self.table.c[self.id_key].type)
+        self._id_checked = self.integer_id or self.id_convert is not None
         self.refresh()
 
     @property
     def name(self) -> str:
         return self.table.name
+
+    def stored_id(self, doc_id: Any) -> Any:
+        """The ``id`` column value of the document ``doc_id``; PoisonValue if it has none."""
+        if self.integer_id:
+            value = decode_integer_id(self.name, doc_id)
+            if type(value) is not int:
+                raise PoisonValue(
+                    f"_id {doc_id!r} is not of the form '{self.name}:<n>' (n a decimal "
+                    f"integer, no '+' or leading zeros) that table {self.name!r} needs: "
+                    "its id column is an integer"
+                )
+            doc_id = value
+        return self.id_convert(doc_id) if self.id_convert is not None else doc_id
+
+    def stored_ids(self, doc_ids: Sequence[str]) -> list[Any]:
+        """The ``id`` values ``doc_ids`` have in this table; ids it cannot hold are left out."""
+        if not self.integer_id:
+            return list(doc_ids)
+        stored = []
+        for doc_id in doc_ids:
+            try:
+                stored.append(self.stored_id(doc_id))
+            except PoisonValue:
+                continue  # another table's id, or a number the column's type cannot hold
+        return stored
 
     def refresh(self) -> None:
         """Recompute what depends on the column set (after a column was added)."""
@@ -293,7 +347,7 @@ class TableShape:
         name = ID_COLUMN
         try:
             doc_id = doc["_id"]
-            values[self._id_pos] = self.id_convert(doc_id) if self.id_convert else doc_id
+            values[self._id_pos] = self.stored_id(doc_id) if self._id_checked else doc_id
             if self._rev_pos is not None:
                 values[self._rev_pos] = doc.get("_rev")
             for pos, name, convert, process, passes in steps:
@@ -341,6 +395,10 @@ class Schema:
 
     async def prepare(self, target: Target, source: str) -> None:
         raise NotImplementedError
+
+    def use_source(self, client: AsyncCouchDBClient) -> None:
+        """The source's client, for what the schema reads from CouchDB itself (the
+        dialect's table catalog); call before :meth:`prepare`."""
 
     def problem_with_type(self, type_name: str) -> str | None:
         """Why a ``type`` value cannot be a table (None: it can)."""
@@ -449,10 +507,20 @@ class InferredSchema(Schema):
         super().__init__()
         self._metadata = sa.MetaData()
         self.source = ""
+        self._client: AsyncCouchDBClient | None = None
+        #: Tables the dialect's catalog declares with an integer ``id`` (last read).
+        self._integer_ids: set[str] = set()
+
+    def use_source(self, client: AsyncCouchDBClient) -> None:
+        self._client = client
 
     async def prepare(self, target: Target, source: str) -> None:
         self.target = target
         self.source = source
+        if self._client is not None:
+            self._integer_ids = integer_id_tables(
+                await drive_async(Catalog(self._client).declared_tables(), self._client)
+            )
         async with target.engine.connect() as conn:
             names = [
                 r.table_name
@@ -466,7 +534,36 @@ class InferredSchema(Schema):
             if columns is None or ID_COLUMN not in columns:
                 log.info("table %r is gone from the target; it is created again when needed", name)
                 continue
-            self._adopt(name, columns)
+            shape = self._adopt(name, columns)
+            if name in self._integer_ids and not shape.integer_id:
+                log.warning(
+                    "table %r holds its ids as text ('%s:1'), though the dialect declares "
+                    "its id an integer: to copy it with integer ids, drop the table and run "
+                    "`couchdb-replicator verify --repair`",
+                    name,
+                    name,
+                )
+
+    async def _declares_integer_id(self, name: str) -> bool:
+        """Whether the dialect's catalog declares ``name`` with an integer ``id``.
+
+        Re-read for a table not known as such: ``CREATE TABLE`` through the dialect
+        writes the catalog before the table's first row, and ``_local`` documents are
+        not in ``_changes``, so a new table is the moment to look again.
+        """
+        if name in self._integer_ids or self._client is None:
+            return name in self._integer_ids
+        try:
+            declared = await drive_async(Catalog(self._client).declared_tables(), self._client)
+        except (CouchDBError, OSError) as exc:
+            # Guessing would create the table with the wrong id type for good: the batch
+            # waits and is retried (as for a target that does not answer).
+            raise TargetUnavailable(
+                f"cannot read the dialect's table catalog from CouchDB to create table "
+                f"{name!r}: {_brief(exc)}"
+            ) from exc
+        self._integer_ids = integer_id_tables(declared)
+        return name in self._integer_ids
 
     # -- names -------------------------------------------------------------------------
 
@@ -516,17 +613,22 @@ class InferredSchema(Schema):
 
     # -- building ----------------------------------------------------------------------
 
-    def _base_columns(self) -> list[sa.Column[Any]]:
-        return [
-            sa.Column(ID_COLUMN, id_type(), primary_key=True),
-            sa.Column(REV_COLUMN, sa.String(REV_LENGTH), nullable=True),
-        ]
+    def _base_columns(self, integer_id: bool) -> list[sa.Column[Any]]:
+        # autoincrement=False: CouchDB numbers the rows, not the copy (no SERIAL, no
+        # AUTO_INCREMENT).
+        id_column: sa.Column[Any] = (
+            sa.Column(ID_COLUMN, sa.BigInteger(), primary_key=True, autoincrement=False)
+            if integer_id
+            else sa.Column(ID_COLUMN, id_type(), primary_key=True)
+        )
+        return [id_column, sa.Column(REV_COLUMN, sa.String(REV_LENGTH), nullable=True)]
 
     def _adopt(self, name: str, columns: Mapping[str, Any]) -> TableShape:
         """Build the shape of an existing table from its reflected columns."""
         assert self.target is not None
         backend = self.target.backend
-        cols = self._base_columns()
+        id_column = columns.get(ID_COLUMN)
+        cols = self._base_columns(id_column is not None and is_integer_column(id_column))
         slots: dict[str, ColumnSlot] = {}
         for col_name, reflected in columns.items():
             if col_name in (ID_COLUMN, REV_COLUMN):
@@ -613,6 +715,7 @@ class InferredSchema(Schema):
             if _identifier_problem(field_name, self.target, "column") is None:
                 taken.add(folded)
                 columns[field_name] = sql_type(kind, backend)
+        integer_id = await self._declares_integer_id(name)
         try:
             async with engine.connect() as conn:
                 existing = await conn.run_sync(_reflect_columns, [name])
@@ -629,12 +732,12 @@ class InferredSchema(Schema):
                 table = sa.Table(
                     name,
                     self._metadata,
-                    *self._base_columns(),
+                    *self._base_columns(integer_id),
                     *(sa.Column(n, t) for n, t in columns.items()),
                 )
                 async with engine.begin() as conn:
                     await conn.run_sync(table.create, checkfirst=True)
-                shape = self._adopt(name, columns)
+                shape = self._adopt(name, {ID_COLUMN: table.c[ID_COLUMN].type, **columns})
                 log.info("created table %r with %d columns", name, len(columns) + 2)
             async with engine.begin() as conn:
                 await conn.execute(
@@ -750,6 +853,15 @@ class InferredSchema(Schema):
             )
             await conn.exec_driver_sql(f"DROP TABLE {q(shape.name)}")
             await conn.exec_driver_sql(f"ALTER TABLE {q(temp_name)} RENAME TO {q(shape.name)}")
+
+
+def integer_id_tables(declared: Mapping[str, Sequence[ColumnSpec]]) -> set[str]:
+    """The tables of the dialect's catalog whose ``id`` column is an integer type."""
+    return {
+        name
+        for name, columns in declared.items()
+        if any(c.name == ID_COLUMN and is_integer_type(c.type) for c in columns)
+    }
 
 
 def _brief(exc: BaseException) -> str:

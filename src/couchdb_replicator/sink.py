@@ -323,7 +323,7 @@ class Sink:
         held = self._may_hold(list(destination))
         for name, shape in self.schema.tables.items():
             elsewhere = [doc_id for doc_id in held if destination[doc_id] != name]
-            for sql, parameters in shape.delete.batches(elsewhere):
+            for sql, parameters in shape.delete.batches(shape.stored_ids(elsewhere)):
                 await conn.exec_driver_sql(sql, parameters)
         for name, table_rows in rows.items():
             upsert = self.schema.tables[name].upsert

@@ -166,9 +166,10 @@ class Verifier:
     async def run(self) -> VerifyReport:
         started = time.monotonic()
         try:
-            await self._prepare()
             async with AsyncCouchDBClient(self.source) as client:
                 self._client = client
+                self.schema.use_source(client)
+                await self._prepare()
                 if self._reader is not None and self.options.repair:
                     sink = Sink(self.target, self.schema, self._key)
                     self._repairer = Repairer(
@@ -417,8 +418,7 @@ class Verifier:
         """The values the sink's converters make of ``doc`` for ``shape``'s columns."""
         expected = _Expected()
         try:
-            if shape.id_convert is not None:
-                shape.id_convert(doc["_id"])
+            shape.stored_id(doc["_id"])
         except PoisonValue as exc:
             expected.poison = f"id: {exc}"
             return expected

@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sqlalchemy_couchdb.mapping import decode_integer_id, encode_integer_id
+from sqlalchemy_couchdb.mapping import encode_integer_id
 
 from .schema import Schema, TableShape
 from .state import DEAD_LETTERS
@@ -256,7 +256,7 @@ class CopyReader:
 
 
 def _integer_id(shape: TableShape) -> bool:
-    return isinstance(shape.table.c[shape.id_key].type, sa.Integer)
+    return shape.integer_id
 
 
 def _couch_id(shape: TableShape, stored: Any) -> str:
@@ -268,10 +268,7 @@ def _couch_id(shape: TableShape, stored: Any) -> str:
 
 def _stored_ids(shape: TableShape, ids: Sequence[str]) -> list[Any]:
     """The ``id`` values ``ids`` would have in this table (integers for an INTEGER id)."""
-    if not _integer_id(shape):
-        return list(ids)
-    decoded = (decode_integer_id(shape.name, i) for i in ids)
-    return [n for n in decoded if isinstance(n, int)]
+    return shape.stored_ids(ids)
 
 
 async def _orders_by_code_point(conn: AsyncConnection) -> bool:
