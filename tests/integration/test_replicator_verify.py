@@ -576,3 +576,94 @@ async def test_exact_when_the_copy_orders_ids_unlike_couchdb(
     assert found(report) == expected
     assert report.ok, report.lines()
     assert (await verify_async(couchdb_url, target_url, metadata=metadata)).equal
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["metadata", "inferred"])
+@pytest.mark.parametrize("target_url", BACKENDS, indirect=True)
+async def test_integer_id_tables_made_by_the_dialect_verify_and_repair(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str, declared: bool
+) -> None:
+    """Tables created through ``couchdb://`` with an INTEGER ``id``: the copy holds ``n``
+    for ``"<table>:n"`` (declared by --metadata, or by the dialect's catalog), an equal
+    copy verifies clean, and drift is found under the CouchDB ids and repaired."""
+    metadata = sa.MetaData()
+    users_t = sa.Table(
+        unique_type("vu"),
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("name", sa.String(50)),
+    )
+    orders_t = sa.Table(
+        unique_type("vo"),
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("rev", sa.String(64)),
+        sa.Column("user_id", sa.Integer),
+    )
+    users, orders = users_t.name, orders_t.name
+    copy.extra_tables.update({users, orders})
+    dialect = sa.create_engine(couchdb_url)
+    try:
+        metadata.create_all(dialect)
+        with dialect.begin() as conn:
+            conn.execute(users_t.insert(), [{"id": i, "name": f"u{i}"} for i in range(1, 21)])
+            conn.execute(orders_t.insert(), [{"id": i, "user_id": i % 4 + 1} for i in range(1, 16)])
+        couch.bulk([{"_id": "bob", "type": users, "name": "bob"}])  # not "<users>:<n>"
+        md = metadata if declared else None
+        await replicate_async(couchdb_url, target_url, metadata=md)
+        with copy.engine.connect() as conn:
+            ids = conn.execute(sa.text(f"SELECT id FROM {users} ORDER BY id")).scalars().all()
+        assert ids == list(range(1, 21))
+
+        # chunk_size 4: pages end inside runs like "u:1", "u:10", "u:11" … "u:2", whose
+        # text order is not the numbers' order.
+        for deep in (False, True):
+            clean = await verify_async(
+                couchdb_url, target_url, metadata=md, deep=deep, chunk_size=4, show=100
+            )
+            assert clean.equal, clean.lines()
+            assert clean.rows == 35
+            assert dead_letters(clean) == {users: {"bob"}}
+
+        old_rev = "1-" + "0" * 32
+        with copy.engine.begin() as conn:
+            tu, to = (sa.Table(t, sa.MetaData(), autoload_with=conn) for t in (users, orders))
+            conn.execute(sa.delete(tu).where(tu.c.id == 1))  # missing
+            conn.execute(sa.insert(tu).values(id=99, rev="1-abc", name="ghost"))  # extra
+            conn.execute(sa.update(tu).where(tu.c.id == 2).values(rev=old_rev))  # stale
+            conn.execute(sa.update(tu).where(tu.c.id == 3).values(name="drifted"))  # drifted
+            conn.execute(sa.insert(to).values(id=16, rev="1-abc", user_id=1))  # extra
+        with dialect.begin() as conn:  # changes the replicator has not applied
+            conn.execute(users_t.update().where(users_t.c.id == 6).values(name="changed"))
+            conn.execute(users_t.delete().where(users_t.c.id == 7))
+            conn.execute(users_t.insert(), {"id": 30, "name": "u30"})
+            conn.execute(orders_t.delete().where(orders_t.c.id == 8))
+    finally:
+        dialect.dispose()
+
+    expected = {
+        users: {
+            "missing": {f"{users}:1", f"{users}:30"},
+            "extra": {f"{users}:99", f"{users}:7"},
+            "stale": {f"{users}:2", f"{users}:6"},
+        },
+        orders: {"extra": {f"{orders}:16", f"{orders}:8"}},
+    }
+    report = await verify_async(couchdb_url, target_url, metadata=md, chunk_size=4, show=100)
+    assert found(report) == expected, report.lines()
+    assert report.exit_code == EXIT_DRIFT
+    expected[users]["drifted"] = {f"{users}:3"}
+    repaired = await verify_async(
+        couchdb_url, target_url, metadata=md, deep=True, repair=True, chunk_size=4, show=100
+    )
+    assert found(repaired) == expected, repaired.lines()
+    assert repaired.ok and repaired.unrepaired == 0, repaired.lines()
+
+    again = await verify_async(couchdb_url, target_url, metadata=md, deep=True)
+    assert again.equal, again.lines()
+    assert dead_letters(again) == {users: {"bob"}}
+    rows = copy.rows(users)
+    assert sorted(rows) == [*range(1, 7), *range(8, 21), 30]
+    assert rows[3]["name"] == "u3" and rows[6]["name"] == "changed"
+    assert sorted(copy.rows(orders)) == [i for i in range(1, 16) if i != 8]
