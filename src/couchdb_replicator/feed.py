@@ -498,7 +498,7 @@ class ChangesFeed:
                 if "last_seq" in row and "id" not in row:
                     yield FeedChunk(seq=row["last_seq"], idle=True)
                     return
-                yield _chunk_of_row(row, event.id or None)
+                yield _chunk_of_row(row, _seq_of_event_id(event.id))
 
     async def _continuous(self, since: Seq) -> AsyncIterator[FeedChunk]:
         async with self.client.http.stream(
@@ -573,11 +573,32 @@ def _peek_last_seq(raw: bytes) -> tuple[bool, Seq]:
         return False, None
 
 
-def _chunk_of_row(row: dict[str, Any], event_id: str | None) -> FeedChunk:
-    seq = row.get("seq", event_id)
+def _seq_of_event_id(event_id: str) -> Seq:
+    """The seq an eventsource ``id:`` line carries (None: no id).
+
+    CouchDB writes the *JSON* of the seq there (chttpd_db.erl): ``id: "7-g1A…"`` quoted,
+    an integer bare. Taken as it is, the quotes would end up in the checkpoint and in
+    ``Last-Event-ID``. Text that is not JSON is kept as sent.
+    """
+    if not event_id:
+        return None
+    try:
+        return json.loads(event_id)
+    except ValueError:
+        return event_id
+
+
+def _chunk_of_row(row: dict[str, Any], event_seq: Seq) -> FeedChunk:
+    # The row's own seq first; the event's id stands in when the row has none (or null).
+    seq = row.get("seq")
+    if seq is None:
+        seq = event_seq
     if is_design_document(str(row.get("id"))):
         return FeedChunk(seq=seq, live=True)
-    return FeedChunk(changes=[Change.from_row(row)], seq=seq, live=True)
+    change = Change.from_row(row)
+    if change.seq is None:
+        change = change._replace(seq=seq)
+    return FeedChunk(changes=[change], seq=seq, live=True)
 
 
 def _brief(exc: BaseException) -> str:

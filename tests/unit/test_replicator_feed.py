@@ -205,6 +205,38 @@ async def test_eventsource_is_read_and_resumed_with_last_event_id() -> None:
     assert feed.active_mode == "eventsource"
 
 
+async def test_eventsource_ids_are_the_json_of_the_seq() -> None:
+    """CouchDB's frames carry ``id: <JSON of the seq>`` (quoted strings, bare integers):
+    a row without its own seq takes the decoded id, which is then resumed from unquoted."""
+    requests: list[httpx.Request] = []
+    no_seq = {k: v for k, v in row(5).items() if k != "seq"}
+    null_seq = {**row(6), "seq": None}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if len(requests) == 1:
+            body = sse(
+                "\n",  # CouchDB, caught up with nothing sent yet: a lone newline
+                f'data: {json.dumps(no_seq)}\nid: "5-g1AAAA"\n\n',
+                f"data: {json.dumps(null_seq)}\nid: 6\n\n",
+            )
+        else:
+            body = sse("event: heartbeat\ndata: \n\n")
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    feed = make_feed(handler)
+    chunks: list[FeedChunk] = []
+    async for chunk in feed.follow(None):
+        chunks.append(chunk)
+        if len(chunks) == 3:
+            break
+    assert [c.seq for c in chunks] == ["5-g1AAAA", 6, None]
+    assert [c.changes[0].seq for c in chunks[:2]] == ["5-g1AAAA", 6]
+    assert encode_seq(chunks[0].seq) == '"5-g1AAAA"'  # the checkpoint holds the seq itself
+    assert requests[1].headers["last-event-id"] == "6"
+    assert chunks[2].idle
+
+
 async def test_auto_falls_back_to_continuous_when_eventsource_is_not_offered() -> None:
     feeds: list[str] = []
 
