@@ -27,6 +27,7 @@ from test_replicator_support import (
 
 from couchdb_replicator import InferredSchema, Replicator, RunOptions, replicate_async
 from couchdb_replicator.targets import create_target_engine
+from couchdb_replicator.verify import verify_async
 from sqlalchemy_couchdb.dbapi import ConnectionSettings
 
 # pytest finds the shared fixtures by these imports.
@@ -250,3 +251,42 @@ async def test_a_table_the_dialect_creates_while_the_daemon_runs(
         replicator.request_stop()
         await asyncio.wait_for(task, 30)
         await target.dispose()
+
+
+@pytest.mark.parametrize("target_url", ["sqlite"], indirect=True)
+async def test_a_text_id_table_from_before_the_catalog_is_copied_again_by_repair(
+    couch: Couch,
+    copy: Copy,
+    couchdb_url: str,
+    target_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Documents copied before their table was declared INTEGER keep a text id (the copy
+    does not change under the user); the start warns, and dropping the table and running
+    ``verify --repair`` copies it again with integer ids."""
+    name = unique_type("late")
+    copy.extra_tables.add(name)
+    couch.bulk([{"_id": f"{name}:{i}", "type": name, "n": i} for i in range(1, 6)])
+    await replicate_async(couchdb_url, target_url)
+    assert set(copy.rows(name)) == {f"{name}:{i}" for i in range(1, 6)}
+
+    table = sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("n", sa.Integer),
+    )
+    dialect = sa.create_engine(couchdb_url)
+    try:
+        table.create(dialect)
+    finally:
+        dialect.dispose()
+    await replicate_async(couchdb_url, target_url)
+    assert f"table {name!r} holds its ids as text" in caplog.text
+
+    with copy.engine.begin() as conn:
+        table.drop(conn)
+    report = await verify_async(couchdb_url, target_url, repair=True, show=10)
+    assert report.ok, report.lines()
+    assert {i: r["n"] for i, r in integer_ids(copy, name).items()} == {i: i for i in range(1, 6)}
+    assert (await verify_async(couchdb_url, target_url)).equal
