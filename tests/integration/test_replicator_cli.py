@@ -1,21 +1,26 @@
 """The ``couchdb-replicator`` command against real servers: exit statuses, messages,
-SIGTERM, ``status``, metrics and JSON logs."""
+SIGTERM, ``status``, metrics, JSON logs, and each way of following the feed."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import testserver
 from test_replicator_support import (
     Copy,
     Couch,
+    OwnSource,
     assert_copy_equals_couchdb,
     copy_fixture,
     couch_fixture,
@@ -232,7 +237,12 @@ def test_metrics_and_json_logs(
     assert PASSWORD not in log.read_text()
 
 
-@pytest.mark.parametrize("feed", ["auto", "continuous", "longpoll"])
+#: The feed each ``--feed`` ends up following. ``auto`` must find eventsource: CouchDB 3.x
+#: has it, and so does the test server (``testserver/eventsource.js``).
+FOLLOWED = {"auto": "eventsource", "eventsource": "eventsource", "continuous": "continuous"}
+
+
+@pytest.mark.parametrize("feed", ["auto", "eventsource", "continuous", "longpoll"])
 @pytest.mark.parametrize("target_url", ["sqlite"], indirect=True)
 def test_each_feed_mode_follows_live_changes(
     couch: Couch, copy: Copy, couchdb_url: str, target_url: str, tmp_path: Path, feed: str
@@ -241,7 +251,16 @@ def test_each_feed_mode_follows_live_changes(
     couch.bulk([{"_id": f"old{i}", "type": kind} for i in range(20)])
     log = tmp_path / "daemon.log"
     daemon = start_cli(
-        "run", "--source", couchdb_url, "--target", target_url, "--feed", feed, log=log
+        "run",
+        "--source",
+        couchdb_url,
+        "--target",
+        target_url,
+        "--feed",
+        feed,
+        "--log-level",
+        "debug",  # names the feed it follows
+        log=log,
     )
     try:
         wait_until(lambda: len(copy.rows(kind)) == 20)
@@ -255,4 +274,161 @@ def test_each_feed_mode_follows_live_changes(
         if daemon.poll() is None:
             daemon.kill()
     assert_copy_equals_couchdb(copy, couch)
-    assert "Traceback" not in log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text
+    if feed in FOLLOWED:
+        assert f"following feed={FOLLOWED[feed]} from" in text, text
+        assert "has no eventsource feed" not in text
+
+
+def start_following(source: OwnSource, log: Path, *args: str) -> Any:
+    """The daemon on ``source`` at debug level, where the feed says what it follows."""
+    return start_cli(
+        "run",
+        "--source",
+        source.url,
+        "--target",
+        source.copy.url,
+        "--log-level",
+        "debug",
+        *args,
+        log=log,
+    )
+
+
+@pytest.fixture
+def server_without_eventsource(tmp_path: Path) -> Iterator[testserver.RunningServer]:
+    """A local test server that answers feed=eventsource with a normal feed, as PouchDB
+    Server does."""
+    if os.environ.get("COUCHDB_URL"):
+        pytest.skip(
+            "COUCHDB_URL is set: a real CouchDB always has feed=eventsource, so the fallback "
+            "needs the local test server started without it"
+        )
+    with testserver.start_server(eventsource=False, workdir=tmp_path / "server") as server:
+        yield server
+
+
+def test_auto_falls_back_to_continuous_when_the_server_has_no_eventsource(
+    server_without_eventsource: testserver.RunningServer, tmp_path: Path
+) -> None:
+    source = OwnSource(server_without_eventsource, tmp_path, "plain")
+    couch, copy = source.couch, source.copy
+    kind = unique_type("p")
+    log = tmp_path / "daemon.log"
+    try:
+        couch.bulk([{"_id": f"old{i}", "type": kind} for i in range(20)])
+        daemon = start_following(source, log, "--feed", "auto", "--heartbeat", "1")
+        try:
+            wait_until(lambda: len(copy.rows(kind)) == 20)
+            for i in range(5):
+                couch.bulk([{"_id": f"new{i}", "type": kind, "n": i}])
+            wait_until(lambda: len(copy.rows(kind)) == 25)
+            assert stop_cli(daemon) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+        text = log.read_text()
+        assert "the server has no eventsource feed; following feed=continuous" in text
+        assert "following feed=continuous from" in text
+        assert "following feed=eventsource" not in text and "Traceback" not in text
+        assert_copy_equals_couchdb(copy, couch)
+
+        # Asked for eventsource only, the daemon says so and stops instead of falling back.
+        result = run_cli(
+            "run", "--source", source.url, "--target", copy.url, "--feed", "eventsource"
+        )
+        assert result.returncode == 1
+        assert "does not offer feed=eventsource" in one_error_line(result)
+    finally:
+        source.close()
+
+
+def test_eventsource_resumes_from_the_last_event_id_after_the_connection_drops(
+    restartable_couchdb_server: testserver.RunningServer, tmp_path: Path
+) -> None:
+    server = restartable_couchdb_server
+    source = OwnSource(server, tmp_path, "drop")
+    couch, copy = source.couch, source.copy
+    kind = unique_type("d")
+    log = tmp_path / "daemon.log"
+
+    def caught_up() -> bool:
+        rows = copy.rows(kind)
+        updated = all(rows.get(f"live{i:02d}", {}).get("n") == -i - 1 for i in range(10))
+        return len(rows) == 175 and updated
+
+    try:
+        couch.bulk([{"_id": f"seed{i}", "type": kind, "n": i} for i in range(100)])
+        daemon = start_following(
+            source, log, "--feed", "eventsource", "--heartbeat", "2", "--batch-size", "10"
+        )
+        try:
+            wait_until(lambda: len(copy.rows(kind)) == 100)
+            # These arrive over the stream, so the position is the id of the last event.
+            for i in range(30):
+                couch.bulk([{"_id": f"live{i:02d}", "type": kind, "n": i}])
+            wait_until(lambda: len(copy.rows(kind)) == 130)
+            position = couch.update_seq()
+
+            server.restart()  # the stream drops; the data stays (on disk)
+
+            couch.bulk([{"_id": f"after{i}", "type": kind, "n": i} for i in range(50)])
+            for i in range(10):
+                couch.update(f"live{i:02d}", n=-i - 1)
+            for i in range(5):
+                couch.delete(f"seed{i}")
+            wait_until(caught_up, timeout=60)
+            assert daemon.poll() is None, log.read_text()
+            assert stop_cli(daemon) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+        text = log.read_text()
+        assert "Traceback" not in text
+        # The reconnection resumed at the last event before the drop...
+        dropped = text.index("retrying")
+        resumed = re.search(r"following feed=eventsource from (\S+)", text[dropped:])
+        assert resumed is not None and resumed.group(1) == repr(position), text[dropped:]
+        # ...so every change was applied exactly once: none lost, none replayed.
+        assert_copy_equals_couchdb(copy, couch)
+        checkpoint = copy.checkpoint()
+        assert (checkpoint.upserted, checkpoint.deleted) == (100 + 30 + 50 + 10, 5)
+    finally:
+        source.close()
+
+
+def test_eventsource_watchdog_reconnects_when_the_stream_stalls(
+    restartable_couchdb_server: testserver.RunningServer, tmp_path: Path
+) -> None:
+    """A server that stops sending without closing (here: SIGSTOP, like a half-open TCP
+    connection) is left after three missed heartbeats, not waited on for ever."""
+    server = restartable_couchdb_server
+    assert server.pid is not None
+    source = OwnSource(server, tmp_path, "stall")
+    couch, copy = source.couch, source.copy
+    kind = unique_type("w")
+    log = tmp_path / "daemon.log"
+    try:
+        couch.bulk([{"_id": f"before{i}", "type": kind} for i in range(10)])
+        daemon = start_following(source, log, "--feed", "eventsource", "--heartbeat", "0.5")
+        try:
+            wait_until(lambda: len(copy.rows(kind)) == 10)
+            os.kill(server.pid, signal.SIGSTOP)
+            try:
+                # The watchdog fires while the server is still frozen: nothing else could
+                # end that read.
+                wait_until(lambda: "ReadTimeout" in log.read_text(), timeout=60)
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+            couch.bulk([{"_id": f"after{i}", "type": kind} for i in range(10)])
+            wait_until(lambda: len(copy.rows(kind)) == 20, timeout=60)
+            assert stop_cli(daemon) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+        text = log.read_text()
+        assert "retrying" in text and "Traceback" not in text
+        assert_copy_equals_couchdb(copy, couch)
+    finally:
+        source.close()

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import testserver
 
 from couchdb_replicator.state import CHECKPOINTS, DEAD_LETTERS, TABLES, source_key
 from sqlalchemy_couchdb.dbapi import ConnectionSettings
@@ -202,6 +203,25 @@ class Couch:
 
     def update_seq(self) -> Any:
         return self.http.get(f"/{self.db}").json()["update_seq"]
+
+
+class OwnSource:
+    """A fresh database on a test server of the test's own (one it may restart, stop or
+    start without eventsource), and a SQLite copy of it; ``close()`` drops both."""
+
+    def __init__(self, server: testserver.RunningServer, tmp_path: Path, prefix: str) -> None:
+        self.http = httpx.Client(base_url=server.base_url, auth=server.auth, timeout=30)
+        database = f"{prefix}_{secrets.token_hex(4)}"
+        self.http.put(f"/{database}").raise_for_status()
+        self.couch = Couch(self.http, database)
+        self.url = (
+            f"couchdb://{server.user}:{server.password}@{server.host}:{server.port}/{database}"
+        )
+        self.copy = Copy(f"sqlite:///{tmp_path}/copy.db", self.url)
+
+    def close(self) -> None:
+        self.copy.cleanup()
+        self.http.close()
 
 
 _DROP = object()
