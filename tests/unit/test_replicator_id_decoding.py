@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from couchdb_replicator.errors import TargetUnavailable
 from couchdb_replicator.schema import (
     ColumnSlot,
+    InferredSchema,
     TableShape,
     integer_id_tables,
     is_integer_column,
 )
 from couchdb_replicator.values import PoisonValue, converter_for
+from sqlalchemy_couchdb.dbapi.async_client import AsyncCouchDBClient
+from sqlalchemy_couchdb.dbapi.retry import RetryPolicy
 from sqlalchemy_couchdb.sql import ColumnSpec
 
 
@@ -140,3 +145,49 @@ def test_the_dialects_catalog_names_the_integer_id_tables() -> None:
     }
     assert integer_id_tables(declared) == {"users", "orders", "old"}
     assert integer_id_tables({}) == set()
+
+
+def _column(name: str, type_: str) -> dict[str, Any]:
+    return {"name": name, "type": type_, "nullable": name != "id", "primary_key": name == "id"}
+
+
+async def test_a_new_table_reads_the_catalog_again_and_a_failed_read_retries_the_batch() -> None:
+    """The catalog is read when a table appears that it did not declare INTEGER before
+    (CREATE TABLE through the dialect may be newer than the daemon's start); when that
+    read fails, the batch waits (TargetUnavailable) instead of guessing the id type."""
+    catalog: dict[str, Any] = {"tables": {}}
+    reads: list[str] = []
+    failing = False
+
+    def couchdb(request: httpx.Request) -> httpx.Response:
+        reads.append(request.url.path)
+        if failing:
+            return httpx.Response(500, json={"error": "unknown_error", "reason": "down"})
+        return httpx.Response(200, json=catalog)
+
+    client = AsyncCouchDBClient.from_url(
+        "couchdb://u:p@couch.test:5984/shop",
+        transport=httpx.MockTransport(couchdb),
+        retry=RetryPolicy(0),
+    )
+    schema = InferredSchema()
+    schema.use_source(client)
+    try:
+        assert not await schema._declares_integer_id("users")
+        assert reads == ["/shop/_local/sqlalchemy_couchdb.schema"]
+        catalog["tables"]["users"] = {"columns": [_column("id", "INTEGER")]}
+        catalog["tables"]["tags"] = {"columns": [_column("id", "VARCHAR(20)")]}
+        assert await schema._declares_integer_id("users")
+        assert not await schema._declares_integer_id("tags")
+        reads.clear()
+        assert await schema._declares_integer_id("users")  # known: no request
+        assert reads == []
+        failing = True
+        with pytest.raises(TargetUnavailable, match=r"catalog.*'orders'"):
+            await schema._declares_integer_id("orders")
+    finally:
+        await client.close()
+
+
+async def test_without_a_source_client_no_table_has_integer_ids() -> None:
+    assert not await InferredSchema()._declares_integer_id("users")
