@@ -35,7 +35,7 @@ from .feed import ChangesFeed, FeedMode, Seq
 from .metrics import Metrics
 from .progress import ProgressReporter
 from .schema import Schema, brief_error
-from .sink import TARGET_ERRORS, Batch, BatchResult, Sink
+from .sink import TARGET_ERRORS, Batch, BatchResult, Plan, Sink
 from .state import source_key
 from .targets import Target
 from .verify import PeriodicVerify
@@ -245,55 +245,86 @@ class Replicator:
             ) from exc
 
     async def _loop(self, sink: Sink, buffer: ChangeBuffer, summary: RunSummary) -> None:
-        while True:
-            batch = await buffer.take()
-            if batch is None:
-                return
-            if not batch.changes and batch.seq is None:
-                if batch.caught_up:
-                    await self._idle(sink)
+        """Write batch after batch; the next one is taken and planned during each write.
+
+        Planning (deciding each change, building rows) is Python's work and writing is
+        the target's: overlapping them keeps both busy during a backfill.
+        """
+        ahead: asyncio.Task[tuple[Batch | None, Plan | None]] | None = None
+        try:
+            while True:
+                if ahead is not None:
+                    batch, plan = await ahead
+                    ahead = None
+                else:
+                    batch, plan = await buffer.take(), None
+                if batch is None:
+                    return
+                if not batch.changes and batch.seq is None:
+                    if batch.caught_up:
+                        await self._idle(sink)
+                    if self._stopping:
+                        return
+                    continue
+                if plan is None:
+                    plan = await sink.plan(batch)  # before planning ahead: it may change tables
+                if not self._stopping:
+                    ahead = asyncio.create_task(self._take_ahead(sink, buffer))
+                result = await self._apply(sink, batch, plan)
+                if result is None:
+                    return  # stopped while the target was down; the batch is replayed later
+                self._record(sink, batch, result, summary)
                 if self._stopping:
                     return
-                continue
-            result = await self._apply(sink, batch)
-            if result is None:
-                return  # stopped while the target was down; the batch is replayed later
-            self._committed = summary.seq = batch.seq
-            summary.counts.add(result.counts)
-            summary.batches += 1
-            counts = result.counts
-            self.reporter.applied(
-                counts.applied
-                + counts.skipped_untyped
-                + counts.skipped_unmapped
-                + counts.dead_lettered,
-                counts.dead_lettered,
-            )
-            for letter in result.dead_letters:
-                log.warning(
-                    "dead letter: document %r (rev %s) of type %r: %s",
-                    letter.id,
-                    letter.rev,
-                    letter.table,
-                    letter.error,
-                )
-            if batch.caught_up:
-                self._caught_up_at = time.monotonic()
-                self._caught_up_written = self._caught_up_at
-            if self.metrics is not None:
-                self.metrics.record_batch(result, len(sink.dead_letters.ids))
-                self._update_lag(0 if batch.caught_up else None)
-            if batch.caught_up and self._following and not self._reported_following:
-                self._reported_following = True
-                self.reporter.following()
-            if self._stopping:
-                return
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
 
-    async def _apply(self, sink: Sink, batch: Batch) -> BatchResult | None:
+    @staticmethod
+    async def _take_ahead(sink: Sink, buffer: ChangeBuffer) -> tuple[Batch | None, Plan | None]:
+        batch = await buffer.take()
+        if batch is None or not batch.changes:
+            return batch, None
+        return batch, await sink.plan(batch, change_schema=False)
+
+    def _record(self, sink: Sink, batch: Batch, result: BatchResult, summary: RunSummary) -> None:
+        """Account for a committed batch: summary, progress, dead-letter logs, metrics."""
+        self._committed = summary.seq = batch.seq
+        summary.counts.add(result.counts)
+        summary.batches += 1
+        counts = result.counts
+        self.reporter.applied(
+            counts.applied
+            + counts.skipped_untyped
+            + counts.skipped_unmapped
+            + counts.dead_lettered,
+            counts.dead_lettered,
+        )
+        for letter in result.dead_letters:
+            log.warning(
+                "dead letter: document %r (rev %s) of type %r: %s",
+                letter.id,
+                letter.rev,
+                letter.table,
+                letter.error,
+            )
+        if batch.caught_up:
+            self._caught_up_at = time.monotonic()
+            self._caught_up_written = self._caught_up_at
+        if self.metrics is not None:
+            self.metrics.record_batch(result, len(sink.dead_letters.ids))
+            self._update_lag(0 if batch.caught_up else None)
+        if batch.caught_up and self._following and not self._reported_following:
+            self._reported_following = True
+            self.reporter.following()
+
+    async def _apply(self, sink: Sink, batch: Batch, plan: Plan | None) -> BatchResult | None:
         backoff = Backoff(0.5, RETRY_CAP)
         while True:
             try:
-                return await sink.apply(batch)
+                return await sink.apply(batch, plan)
             except TargetUnavailable as exc:
                 if self.metrics is not None:
                     self.metrics.target_errors.inc()

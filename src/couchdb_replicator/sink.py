@@ -44,7 +44,7 @@ from .state import CHECKPOINTS, DEAD_LETTERS, create_state_tables
 from .targets import Target
 from .values import PoisonValue
 
-__all__ = ["TARGET_ERRORS", "Batch", "BatchResult", "Sink"]
+__all__ = ["TARGET_ERRORS", "Batch", "BatchResult", "Plan", "Sink"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,25 @@ class Batch:
     #: The feed had nothing more to send after this batch: once committed, the copy
     #: equalled CouchDB (recorded as ``caught_up_at``).
     caught_up: bool = False
+
+
+@dataclass
+class Plan:
+    """A batch with each change decided and its rows built: ready to write.
+
+    Planning is the sink's CPU work; the runner plans the next batch while the target
+    writes this one (see :meth:`Sink.plan`).
+    """
+
+    batch: Batch
+    items: list[_Item]
+    #: The sink's count of schema changes when planned: rows built before a table or
+    #: column changed are built again.
+    schema_changes: int
+
+
+class _SchemaChangeNeeded(Exception):
+    """Planning ahead met a document that needs a new table or column."""
 
 
 @dataclass
@@ -127,6 +146,8 @@ class Sink:
         #: the per-table deletes (one index probe per id and table, a round trip each
         #: on a server) are only needed for ids in here. None: always delete.
         self._seen: set[str] | None = None
+        #: Tables created, altered or restored so far (see :class:`Plan`).
+        self._schema_changes = 0
 
     async def start(self) -> Checkpoint:
         """Create the state tables and the copy's tables; the checkpoint to resume from."""
@@ -184,7 +205,23 @@ class Sink:
             self._copied_types.add(table)
         return _Item(change, "upsert", table=table)
 
-    async def _plan(self, changes: Sequence[Change]) -> list[_Item]:
+    async def plan(self, batch: Batch, *, change_schema: bool = True) -> Plan | None:
+        """Decide each change of ``batch`` and build its rows, writing nothing.
+
+        With ``change_schema=False`` (planning ahead while another batch is being
+        written) a batch that needs a new table or column is not planned (None): DDL
+        must wait for that transaction to end.
+        """
+        before = self._schema_changes
+        try:
+            items = await self._plan(batch.changes, change_schema=change_schema)
+        except _SchemaChangeNeeded:
+            return None
+        if not change_schema and self._schema_changes != before:
+            return None  # a table changed under the plan: plan again when it is used
+        return Plan(batch, items, self._schema_changes)
+
+    async def _plan(self, changes: Sequence[Change], *, change_schema: bool = True) -> list[_Item]:
         # The last change of each id wins (a later key overwrites an earlier value).
         latest = {change.id: change for change in changes}
         items = [self._classify(c) for c in latest.values()]
@@ -194,13 +231,25 @@ class Sink:
                 assert item.table is not None
                 groups.setdefault(item.table, []).append(item)
         for table, group in groups.items():
-            await self._build_rows(table, group)
+            await self._build_rows(table, group, change_schema=change_schema)
         return items
 
-    async def _build_rows(self, table: str, group: list[_Item]) -> None:
+    async def _evolve(self, table: str, docs: list[Any], *, allowed: bool) -> dict[str, str]:
+        if not allowed:
+            raise _SchemaChangeNeeded(table)
+        # Counted before and after: a plan made while the change was under way is stale.
+        self._schema_changes += 1
+        try:
+            return await self.schema.evolve(table, docs)
+        finally:
+            self._schema_changes += 1
+
+    async def _build_rows(self, table: str, group: list[_Item], *, change_schema: bool) -> None:
         schema = self.schema
         if table not in schema.tables:
-            failures = await schema.evolve(table, [i.change.doc for i in group if i.change.doc])
+            failures = await self._evolve(
+                table, [i.change.doc for i in group if i.change.doc], allowed=change_schema
+            )
             await self._poison_or_unavailable(group, failures)
         for attempt in range(2):
             shape = schema.tables.get(table)
@@ -217,8 +266,10 @@ class Sink:
                 await asyncio.sleep(0)
             if not needs_schema:
                 return
-            failures = await schema.evolve(
-                table, [i.change.doc for i in group if i.action == "upsert" and i.change.doc]
+            failures = await self._evolve(
+                table,
+                [i.change.doc for i in group if i.action == "upsert" and i.change.doc],
+                allowed=change_schema,
             )
             await self._poison_or_unavailable(group, failures)
 
@@ -262,14 +313,21 @@ class Sink:
 
     # -- writing ----------------------------------------------------------------------------
 
-    async def apply(self, batch: Batch) -> BatchResult:
-        """Apply a batch and move the checkpoint to ``batch.seq``, atomically."""
+    async def apply(self, batch: Batch, plan: Plan | None = None) -> BatchResult:
+        """Apply a batch and move the checkpoint to ``batch.seq``, atomically.
+
+        ``plan``: the batch planned earlier (:meth:`plan`); planned again here if the
+        schema changed since.
+        """
         started = time.perf_counter()
-        items = await self._plan(batch.changes)
+        if plan is not None and plan.batch is batch and plan.schema_changes == self._schema_changes:
+            items = plan.items
+        else:
+            items = await self._plan(batch.changes)
         result = BatchResult(counts=BatchCounts())
         try:
             async with self.target.engine.begin() as conn:
-                written = await self._write(conn, items, batch.seq)
+                written = await self._write(conn, items, batch.seq, insert_new=True)
                 await self.checkpoints.advance(
                     conn, batch.seq, written.counts, caught_up=batch.caught_up
                 )
@@ -291,9 +349,18 @@ class Sink:
         return result
 
     async def _write(
-        self, conn: AsyncConnection, items: Sequence[_Item], batch_seq: Seq
+        self,
+        conn: AsyncConnection,
+        items: Sequence[_Item],
+        batch_seq: Seq,
+        *,
+        insert_new: bool = False,
     ) -> _Written:
         """Delete, upsert and (un)dead-letter ``items`` in the open transaction.
+
+        ``insert_new``: rows of ids known to be in no table (see ``_seen``) are inserted,
+        not upserted. Should one exist after all, the batch fails and is written again
+        change by change, with upserts.
 
         Returns what was done; the caller counts it once the transaction committed.
         """
@@ -301,12 +368,15 @@ class Sink:
         counts = written.counts
         destination: dict[str, str | None] = {}
         rows: dict[str, list[tuple[Any, ...]]] = {}
+        fresh: dict[str, list[tuple[Any, ...]]] = {}
+        seen = self._seen if insert_new else None
         for item in items:
             change = item.change
             if item.action == "upsert" and item.row is not None:
                 assert item.table is not None
                 destination[change.id] = item.table
-                rows.setdefault(item.table, []).append(item.row)
+                into = rows if seen is None or change.id in seen else fresh
+                into.setdefault(item.table, []).append(item.row)
                 counts.upserted += 1
                 counts.fields_dropped += item.dropped
                 continue
@@ -328,6 +398,9 @@ class Sink:
         for name, table_rows in rows.items():
             upsert = self.schema.tables[name].upsert
             await conn.exec_driver_sql(upsert.sql, upsert.parameters(table_rows))
+        for name, table_rows in fresh.items():
+            upsert = self.schema.tables[name].upsert
+            await conn.exec_driver_sql(upsert.insert_sql, upsert.parameters(table_rows))
         written.upserted_ids = [doc_id for doc_id, table in destination.items() if table]
         written.added = await self.dead_letters.add(conn, written.letters)
         written.cleared = await self.dead_letters.clear(
@@ -424,7 +497,11 @@ class Sink:
                 "are lost until `couchdb-replicator verify --repair`)",
                 ", ".join(sorted(missing)),
             )
-            await self.schema.restore(missing)
+            self._schema_changes += 1
+            try:
+                await self.schema.restore(missing)
+            finally:
+                self._schema_changes += 1
             self._seen = None  # rows may now be anywhere a repair puts them
             raise TargetUnavailable(
                 f"table(s) {', '.join(sorted(missing))} disappeared from the target"

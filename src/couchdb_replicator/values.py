@@ -28,11 +28,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["Converter", "PoisonValue", "converter_for", "json_text"]
+__all__ = ["Converter", "PoisonValue", "converter_for", "json_column_text", "json_text"]
 
 Converter = Callable[[Any], Any]
 
@@ -50,6 +51,15 @@ class PoisonValue(ValueError):
 def json_text(value: Any) -> str:
     """The text a non-string value is stored as in a text column: its JSON."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def json_column_text(value: Any) -> str:
+    """What a JSON column is sent: orjson's text, several times faster than ``json.dumps``
+    on a backfill; ``json``'s for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False)
 
 
 def _describe(value: Any) -> str:
