@@ -27,6 +27,9 @@ from couchdb_replicator import (
     RunOptions,
     replicate_async,
 )
+from couchdb_replicator.feed import Change
+from couchdb_replicator.sink import Batch, Sink
+from couchdb_replicator.state import source_key
 from couchdb_replicator.targets import create_target_engine
 from sqlalchemy_couchdb.dbapi import ConnectionSettings
 
@@ -396,3 +399,90 @@ async def test_a_table_dropped_under_the_daemon_is_created_again(
         await live.until(lambda: len(copy.rows(kind)) == 5)
     assert copy.dead_letters() == {}
     assert set(copy.rows(kind)) == {f"e{i}" for i in range(5)}  # d* went with the table
+
+
+async def test_new_tables_and_columns_in_the_middle_of_a_backfill(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """The next batch is planned while this one is written, but never changes a table:
+    a batch that needs a new table, a new column or a wider one is planned again."""
+    first, second = unique_type("mid"), unique_type("late")
+    docs: list[dict[str, Any]] = []
+    for i in range(120):
+        doc: dict[str, Any] = {"_id": f"m{i:03d}", "type": first, "n": i}
+        if i >= 30:
+            doc["extra"] = f"from {i}"  # a new column from the fourth batch on
+        if i >= 60:
+            doc["n"] = i + 0.5  # int -> float
+        if i >= 90:
+            doc["type"] = second  # a new table
+        docs.append(doc)
+    couch.bulk(docs)
+    summary = await replicate_async(couchdb_url, target_url, batch_size=10)
+    assert summary.counts.upserted == 120 and summary.counts.dead_lettered == 0
+    rows = assert_copy_equals_couchdb(copy, couch)
+    assert len(rows[first]) == 90 and len(rows[second]) == 30
+    assert rows[first]["m059"]["n"] == 59 and rows[first]["m060"]["n"] == 60.5
+
+
+async def test_a_row_another_writer_put_in_an_empty_copy_is_overwritten(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """A first backfill inserts rows the copy cannot hold yet rather than upserting them;
+    when one is there after all, the batch is written again with upserts, losing nothing."""
+    kind = unique_type("race")
+    couch.bulk([{"_id": f"r{i}", "type": kind, "n": i} for i in range(10)])
+    target = create_target_engine(target_url, replicating=True)
+    try:
+        source = ConnectionSettings.from_url(couchdb_url)
+        sink = Sink(target, InferredSchema(), source_key(source))
+        await sink.start()
+        changes = [
+            Change(d["_id"], d["_rev"], None, False, {k: v for k, v in d.items()})
+            for d in (couch.get(f"r{i}") for i in range(10))
+        ]
+        await sink.apply(Batch(changes[:5], seq=None))
+        with copy.engine.begin() as conn:  # another writer, between two batches
+            table = sa.Table(kind, sa.MetaData(), autoload_with=conn)
+            conn.execute(sa.insert(table).values(id="r7", rev="0-other", n=-1))
+        result = await sink.apply(Batch(changes[5:], seq=None))
+    finally:
+        await target.dispose()
+    assert result.change_by_change and result.counts.upserted == 5
+    assert copy.dead_letters() == {}
+    stored = copy.rows(kind)
+    assert set(stored) == {f"r{i}" for i in range(10)}
+    assert stored["r7"]["n"] == 7 and stored["r7"]["rev"] == couch.get("r7")["_rev"]
+
+
+async def test_a_batch_planned_ahead_is_planned_again_after_a_schema_change(
+    couch: Couch, copy: Copy, couchdb_url: str, target_url: str
+) -> None:
+    """Planning ahead leaves tables alone; rows planned before a column was added are
+    built again when written, not sent in the old shape."""
+    kind = unique_type("ahead")
+    couch.bulk([{"_id": f"p{i}", "type": kind, "n": i} for i in range(4)])
+    couch.bulk([{"_id": "wide", "type": kind, "n": 9, "added": "x"}])
+    docs = {d: couch.get(d) for d in ("p0", "p1", "p2", "p3", "wide")}
+
+    def batch(*ids: str) -> Batch:
+        return Batch([Change(i, docs[i]["_rev"], None, False, dict(docs[i])) for i in ids], None)
+
+    target = create_target_engine(target_url, replicating=True)
+    try:
+        sink = Sink(target, InferredSchema(), source_key(ConnectionSettings.from_url(couchdb_url)))
+        await sink.start()
+        first = batch("p0", "p1")
+        assert await sink.plan(first, change_schema=False) is None  # it needs a new table
+        assert kind not in copy.table_names()
+        await sink.apply(first, await sink.plan(first))
+        later = batch("p2", "p3")
+        ahead = await sink.plan(later, change_schema=False)
+        assert ahead is not None
+        await sink.apply(batch("wide"))  # adds the column "added"
+        result = await sink.apply(later, ahead)
+    finally:
+        await target.dispose()
+    assert result.counts.upserted == 2 and not result.change_by_change
+    assert copy.dead_letters() == {}
+    assert_copy_equals_couchdb(copy, couch)
