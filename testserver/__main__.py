@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--user", default=DEFAULT_USER)
         command.add_argument("--password", default=DEFAULT_PASSWORD)
         command.add_argument("--log-level", default="info", help="debug|info|warning|error|none")
+        command.add_argument(
+            "--no-eventsource",
+            dest="eventsource",
+            action="store_false",
+            help="answer feed=eventsource with a normal feed, as PouchDB Server does",
+        )
     stop = commands.add_parser("stop", help="stop the server that `start` left running")
     stop.add_argument("--timeout", type=float, default=10.0)
     for command in commands.choices.values():
@@ -66,6 +72,7 @@ def _start(args: argparse.Namespace, *, background: bool) -> int:
         workdir=args.state_dir / "work" if background else None,
         log_level=args.log_level,
         follow_parent=not background,
+        eventsource=args.eventsource,
     )
     if background:
         state = {"pid": server.pid, "url": server.url, "workdir": str(server.workdir)}
