@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -103,13 +104,20 @@ class Change(NamedTuple):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Change:
         changes = row.get("changes")
-        return cls(
-            row["id"],
-            changes[0].get("rev") if changes else None,
-            row.get("seq"),
-            bool(row.get("deleted")),
-            row.get("doc"),
+        # tuple.__new__ directly: the generated __new__ is a Python call per row.
+        return _new_tuple(
+            cls,
+            (
+                row["id"],
+                changes[0].get("rev") if changes else None,
+                row.get("seq"),
+                bool(row.get("deleted")),
+                row.get("doc"),
+            ),
         )
+
+
+_new_tuple = tuple.__new__
 
 
 @dataclass(slots=True)
@@ -273,36 +281,28 @@ class ChangesFeed:
 
         With ``stop_after_id``, also stop after the page that holds that document id.
 
-        The next page is requested as soon as a page's bytes arrive, before they are
-        parsed: its ``since`` is the ``last_seq`` found at the end of the answer (the last
-        ``"last_seq":`` there is the top-level one), checked once the page is parsed. The
-        server then prepares a page while the previous one is parsed and written.
+        Pages are requested ahead (:class:`_ReadAhead`): the server prepares the next
+        ones while this one is parsed and written.
         """
         self.active_mode = "normal"
         position = since
         # The first page is one batch: work starts sooner, and a backlog smaller than
         # that costs one small request.
         limit = self.chunk_size
-        ahead: asyncio.Task[bytes] | None = self._prefetch(position, limit)
-        ahead_for: Seq = position
+        ahead = _ReadAhead(self._prefetch, self.page_size, _READ_AHEAD_PAGES)
+        stop_marker = _plain_part(stop_after_id)
         try:
             while True:
-                if ahead is None or ahead_for != position:
-                    if ahead is not None:
-                        ahead.cancel()
-                    ahead, ahead_for = self._prefetch(position, limit), position
-                raw = await ahead
-                ahead = None
+                raw = await ahead.take(position, limit)
                 asked, limit = limit, self.page_size
-                found, guess = _peek_last_seq(raw)
-                if found:
-                    ahead, ahead_for = self._prefetch(guess, limit), guess
                 body = json.loads(raw)
                 rows = body.get("results") or []
                 last_seq = body.get("last_seq", position)
                 short = len(rows) < asked
-                seen_stop = stop_after_id is not None and any(
-                    r.get("id") == stop_after_id for r in rows
+                seen_stop = (
+                    stop_after_id is not None
+                    and (stop_marker is None or stop_marker in raw)
+                    and any(r.get("id") == stop_after_id for r in rows)
                 )
                 pending = body.get("pending")
                 rest: list[Change] = []
@@ -318,8 +318,7 @@ class ChangesFeed:
                     return
                 position = last_seq
         finally:
-            if ahead is not None:
-                ahead.cancel()
+            ahead.cancel()
 
     def _prefetch(self, since: Seq, limit: int) -> asyncio.Task[bytes]:
         params: dict[str, Any] = {
@@ -357,12 +356,13 @@ class ChangesFeed:
         position (a chunk never lacks one).
         """
         changes: list[Change] = []
+        from_row = Change.from_row
         count = 0
         last = len(rows) - 1
         for i, row in enumerate(rows):
             count += 1
             if not is_design_document(str(row.get("id"))):
-                changes.append(Change.from_row(row))
+                changes.append(from_row(row))
             seq = row.get("seq")
             if seq is not None and count >= self.chunk_size and i < last:
                 yield FeedChunk(changes=changes, seq=seq)
@@ -553,6 +553,67 @@ class ChangesFeed:
         )
 
 
+#: Pages of the normal feed read ahead of the one being written: enough that the server
+#: never waits for the replicator to ask, few enough to hold a handful of MB.
+_READ_AHEAD_PAGES = 2
+
+
+class _ReadAhead:
+    """Requests pages of the normal feed before they are needed, in order.
+
+    A page's ``since`` is the ``last_seq`` of the one before, peeked from the end of its
+    bytes as soon as they arrive (:func:`_peek_last_seq`), so the next request goes out
+    before the page is parsed, and at most ``depth`` pages wait unread. The reader
+    checks each guess: :meth:`take` with another ``since`` drops what was read ahead and
+    starts again from there. Past the last page this asks for one empty page.
+    """
+
+    def __init__(
+        self, fetch: Callable[[Seq, int], asyncio.Task[bytes]], page_size: int, depth: int
+    ) -> None:
+        self._fetch = fetch
+        self._page_size = page_size
+        self._depth = depth
+        self._pages: deque[tuple[Seq, asyncio.Task[bytes]]] = deque()
+
+    async def take(self, since: Seq, limit: int) -> bytes:
+        """The page of ``limit`` rows after ``since``."""
+        if not self._pages or self._pages[0][0] != since:
+            self.cancel()
+            self._spawn(since, limit)
+        _, task = self._pages.popleft()
+        raw = await task
+        if not self._pages:
+            self._chain_after(raw, since)
+        else:
+            newest = self._pages[-1][1]
+            if newest.done():
+                self._chained(newest)
+        return raw
+
+    def cancel(self) -> None:
+        while self._pages:
+            self._pages.popleft()[1].cancel()
+
+    def _spawn(self, since: Seq, limit: int) -> None:
+        task = self._fetch(since, limit)
+        self._pages.append((since, task))
+        task.add_done_callback(self._chained)
+
+    def _chained(self, task: asyncio.Task[bytes]) -> None:
+        # Only the newest page leads on, and only while fewer than depth wait unread.
+        if not self._pages or self._pages[-1][1] is not task or len(self._pages) >= self._depth:
+            return
+        if task.cancelled() or task.exception() is not None:
+            return
+        self._chain_after(task.result(), self._pages[-1][0])
+
+    def _chain_after(self, raw: bytes, since: Seq) -> None:
+        found, guess = _peek_last_seq(raw)
+        if found and guess is not None and guess != since:
+            self._spawn(guess, self._page_size)
+
+
 _LAST_SEQ = re.compile(rb'"last_seq"\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|null)')
 
 
@@ -586,6 +647,16 @@ def _seq_of_event_id(event_id: str) -> Seq:
         return json.loads(event_id)
     except ValueError:
         return event_id
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def _plain_part(doc_id: str | None) -> bytes | None:
+    """The longest part of an id that no JSON encoder escapes: when a page's bytes lack
+    it, no row of the page has that id, and the rows need not be looked at."""
+    runs = _PLAIN.findall(doc_id or "")
+    return max(runs, key=len).encode() if runs else None
 
 
 def _chunk_of_row(row: dict[str, Any], event_seq: Seq) -> FeedChunk:

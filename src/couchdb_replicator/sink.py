@@ -12,7 +12,8 @@ Per batch:
    the copy needs no id→table index for that), upsert the rows by ``id`` with
    executemany, record and clear dead letters, and advance the checkpoint. During the
    first backfill into an empty copy, ids the run has not written yet are known to be in
-   no table, and the deletes are skipped for them.
+   no table: the deletes are skipped for them, and their rows are inserted rather than
+   upserted (PostgreSQL's ``COPY`` on asyncpg, a plain ``INSERT`` elsewhere).
 
 If that transaction fails while the target is healthy, some document is at fault: the
 batch is retried change by change and the one that fails becomes a dead letter. If the
@@ -56,6 +57,9 @@ TARGET_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _HEALTH_TIMEOUT = 15.0
+#: Key in a pooled connection's ``info``: the sink's schema change count when that
+#: connection's cached table types were last dropped (see ``Sink._copy``).
+_COPY_SCHEMA_CHANGES = "couchdb_replicator.copy_schema_changes"
 _ROWS_PER_SLICE = 250
 #: Past this many ids a first backfill stops remembering them (about 100 bytes each).
 _SEEN_LIMIT = 5_000_000
@@ -87,6 +91,14 @@ class Plan:
     #: The sink's count of schema changes when planned: rows built before a table or
     #: column changed are built again.
     schema_changes: int
+
+
+class _CopyFailed(sa.exc.SQLAlchemyError):
+    """PostgreSQL's COPY of new rows failed (the driver's error is the cause)."""
+
+    def __init__(self, table: str, cause: BaseException) -> None:
+        super().__init__(f"COPY into {table!r} failed: {brief_error(cause)}")
+        self.table = table
 
 
 class _SchemaChangeNeeded(Exception):
@@ -148,6 +160,11 @@ class Sink:
         self._seen: set[str] | None = None
         #: Tables created, altered or restored so far (see :class:`Plan`).
         self._schema_changes = 0
+        #: New rows go in with COPY (asyncpg on PostgreSQL), except into these tables,
+        #: where it failed once (a column type without a binary codec, say).
+        engine = target.engine
+        self._copies = engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
+        self._copy_refused: set[str] = set()
 
     async def start(self) -> Checkpoint:
         """Create the state tables and the copy's tables; the checkpoint to resume from."""
@@ -336,6 +353,9 @@ class Sink:
         except TARGET_ERRORS as exc:
             await self._require_healthy(exc)
             await self._require_tables()
+            if isinstance(exc, _CopyFailed):
+                log.warning("%s; new rows of that table are inserted from now on", exc)
+                self._copy_refused.add(exc.table)
             log.warning(
                 "a batch of %d changes failed (%s); retrying it change by change",
                 len(items),
@@ -399,14 +419,50 @@ class Sink:
             upsert = self.schema.tables[name].upsert
             await conn.exec_driver_sql(upsert.sql, upsert.parameters(table_rows))
         for name, table_rows in fresh.items():
-            upsert = self.schema.tables[name].upsert
-            await conn.exec_driver_sql(upsert.insert_sql, upsert.parameters(table_rows))
+            shape = self.schema.tables[name]
+            if self._copies and name not in self._copy_refused:
+                await self._copy(conn, shape, table_rows)
+            else:
+                upsert = shape.upsert
+                await conn.exec_driver_sql(upsert.insert_sql, upsert.parameters(table_rows))
         written.upserted_ids = [doc_id for doc_id, table in destination.items() if table]
         written.added = await self.dead_letters.add(conn, written.letters)
         written.cleared = await self.dead_letters.clear(
             conn, (i.change.id for i in items if i.action != "poison")
         )
         return written
+
+    async def _copy(
+        self, conn: AsyncConnection, shape: TableShape, rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Load rows known to be new with PostgreSQL's COPY, in the batch's transaction.
+
+        A first backfill is mostly such rows: COPY costs the server half the CPU of an
+        INSERT per row, and the replicator a third less. The rows are the upsert's
+        parameter rows, already in the form asyncpg encodes.
+        """
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        if raw.info.get(_COPY_SCHEMA_CHANGES) != self._schema_changes:
+            # asyncpg encodes COPY rows by the column types it cached for the table; after
+            # a column was widened they are stale, and binary COPY stores whatever bytes
+            # it is sent, unchecked: the wrong type would make wrong values, silently.
+            await driver.reload_schema_state()
+            raw.info[_COPY_SCHEMA_CHANGES] = self._schema_changes
+        if not driver.is_in_transaction():
+            # SQLAlchemy's asyncpg adapter begins its transaction with the first statement.
+            await conn.exec_driver_sql("SELECT 1")
+        table = shape.table
+        try:
+            await driver.copy_records_to_table(
+                table.name,
+                schema_name=table.schema,
+                columns=[table.c[key].name for key in shape.upsert.keys],
+                records=rows,
+            )
+        except Exception as exc:
+            raise _CopyFailed(table.name, exc) from exc
 
     @staticmethod
     def _letter(item: _Item, batch_seq: Seq) -> DeadLetter:

@@ -70,20 +70,19 @@ async def test_pages_send_the_seq_back_as_given_and_stop_on_a_short_page() -> No
     assert seen[0].headers["accept-encoding"] == "identity"
 
 
-async def test_pages_stop_after_the_page_with_the_last_id_seen_at_start() -> None:
-    calls = 0
-
+@pytest.mark.parametrize("stop", ["d4", 'é/"4', "ü"])
+async def test_pages_stop_after_the_page_with_the_last_id_seen_at_start(stop: str) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        n = calls * 2
-        return httpx.Response(
-            200, json={"results": [row(n - 1), row(n)], "last_seq": f"{n}-g1AAAA"}
-        )
+        since = request.url.params.get("since")
+        n = 2 if since is None else int(since.split("-")[0]) + 2
+        rows = [row(n - 1), row(n, stop if n == 4 else None)]
+        # json.dumps escapes non-ASCII as \uXXXX, where CouchDB sends UTF-8: either way.
+        body = json.dumps({"results": rows, "last_seq": f"{n}-g1AAAA"})
+        return httpx.Response(200, content=body.encode())
 
     feed = make_feed(handler, page_size=2)
-    chunks = [c async for c in feed.pages(None, stop_after_id="d4")]
-    assert len(chunks) == 2 and calls == 2
+    chunks = [c async for c in feed.pages(None, stop_after_id=stop)]
+    assert [[ch.id for ch in c.changes] for c in chunks] == [["d1", "d2"], ["d3", stop]]
 
 
 async def test_large_pages_are_cut_into_batches_at_rows_that_carry_a_seq() -> None:
@@ -337,7 +336,7 @@ def test_peek_last_seq_reads_the_top_level_key_from_the_tail() -> None:
     assert _peek_last_seq(b'{"results":[]}') == (False, None)
 
 
-async def test_the_next_page_is_requested_before_the_current_one_is_parsed() -> None:
+async def test_the_next_pages_are_requested_before_the_current_one_is_parsed() -> None:
     import asyncio
 
     sinces: list[str | None] = []
@@ -361,10 +360,50 @@ async def test_the_next_page_is_requested_before_the_current_one_is_parsed() -> 
     first = await anext(pages)
     assert [c.id for c in first.changes] == ["d1", "d2"]
     await asyncio.sleep(0.01)
-    assert sinces == [None, "2-g1AAAA"]  # page 2 was asked for while page 1 was handed out
+    # Pages 2 and 3 were asked for while page 1 was handed out, each as soon as the
+    # page before it arrived; page 3 is still on its way, so nothing further is asked.
+    assert sinces == [None, "2-g1AAAA", "4-g1AAAA"]
     second = await anext(pages)
     await asyncio.sleep(0.01)
-    assert [c.id for c in second.changes] == ["d3", "d4"] and sinces[-1] == "4-g1AAAA"
+    assert [c.id for c in second.changes] == ["d3", "d4"] and len(sinces) == 3
     release.set()
     rest = [c async for c in pages]
     assert [c.seq for c in rest] == ["5-g1AAAA"] and rest[0].idle
+    assert sinces == [None, "2-g1AAAA", "4-g1AAAA"]  # the short page 3 ended the reading
+
+
+async def test_read_ahead_holds_at_most_two_unread_pages_and_drops_a_wrong_guess() -> None:
+    import asyncio
+
+    sinces: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        since = request.url.params.get("since")
+        sinces.append(since)
+        if since == "bogus":  # a since CouchDB never sent: an empty page, for all it knows
+            return httpx.Response(200, json={"results": [], "last_seq": "bogus"})
+        n = 0 if since is None else int(since.split("-")[0])
+        # Page 3's text ends with a "last_seq" inside an object: the guess is wrong.
+        body = {"results": [row(n + 1), row(n + 2)], "last_seq": f"{n + 2}-g1AAAA"}
+        text = json.dumps(body)
+        if n == 4:
+            text = text[:-1] + ', "x": {"last_seq": "bogus"}}'
+        return httpx.Response(200, content=text.encode())
+
+    settings = ConnectionSettings.from_url("couchdb://admin:s3cret@couch.test:5984/db")
+    client = AsyncCouchDBClient(settings, transport=httpx.MockTransport(handler))
+    feed = ChangesFeed(client, page_size=2, backoff=Backoff(0.001, 0.002))
+    pages = feed.pages(None)
+    first = await anext(pages)
+    await asyncio.sleep(0.05)
+    assert [c.id for c in first.changes] == ["d1", "d2"]
+    assert sinces == [None, "2-g1AAAA", "4-g1AAAA"]  # two unread pages, no more
+    second = await anext(pages)
+    await asyncio.sleep(0.05)
+    assert [c.id for c in second.changes] == ["d3", "d4"]
+    assert sinces[3:] == ["bogus"]  # room for one more, from page 3's (wrong) tail
+    third = await anext(pages)
+    assert [c.id for c in third.changes] == ["d5", "d6"] and third.seq == "6-g1AAAA"
+    fourth = await anext(pages)  # page 3 parsed says 6: the read-ahead is asked again
+    assert [c.id for c in fourth.changes] == ["d7", "d8"] and "6-g1AAAA" in sinces
+    await pages.aclose()
