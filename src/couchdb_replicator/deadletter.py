@@ -72,6 +72,8 @@ class DeadLetterStore:
 
     async def clear(self, conn: AsyncConnection, ids: Iterable[str]) -> list[str]:
         """Remove the entries of documents that are now applied (or deleted)."""
+        if not self.ids:
+            return []  # the usual case: nothing to look up for each id of a batch
         doomed = [i for i in ids if i in self.ids]
         for start in range(0, len(doomed), _CHUNK):
             chunk = doomed[start : start + _CHUNK]
