@@ -28,7 +28,6 @@ import asyncio
 import json
 import logging
 import re
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -289,7 +288,7 @@ class ChangesFeed:
         # The first page is one batch: work starts sooner, and a backlog smaller than
         # that costs one small request.
         limit = self.chunk_size
-        ahead = _ReadAhead(self._prefetch, self.page_size, _READ_AHEAD_PAGES)
+        ahead = _ReadAhead(self._page, self.page_size, _READ_AHEAD_PAGES)
         stop_marker = _plain_part(stop_after_id)
         try:
             while True:
@@ -320,7 +319,7 @@ class ChangesFeed:
         finally:
             ahead.cancel()
 
-    def _prefetch(self, since: Seq, limit: int) -> asyncio.Task[bytes]:
+    async def _page(self, since: Seq, limit: int) -> bytes:
         params: dict[str, Any] = {
             "feed": "normal",
             "include_docs": "true",
@@ -332,7 +331,7 @@ class ChangesFeed:
         }
         if since is not None:
             params["since"] = _since_param(since)
-        return asyncio.create_task(self._retrying(lambda: self._get_raw(params)))
+        return await self._retrying(lambda: self._get_raw(params))
 
     async def _get_raw(self, params: dict[str, Any]) -> bytes:
         """One GET of the feed, as bytes; a terminal answer raises SourceError."""
@@ -561,59 +560,62 @@ _READ_AHEAD_PAGES = 2
 class _ReadAhead:
     """Requests pages of the normal feed before they are needed, in order.
 
-    A page's ``since`` is the ``last_seq`` of the one before, peeked from the end of its
-    bytes as soon as they arrive (:func:`_peek_last_seq`), so the next request goes out
-    before the page is parsed, and at most ``depth`` pages wait unread. The reader
-    checks each guess: :meth:`take` with another ``since`` drops what was read ahead and
-    starts again from there. Past the last page this asks for one empty page.
+    One task reads page after page: a page's ``since`` is the ``last_seq`` of the one
+    before, peeked from the end of its bytes (:func:`_peek_last_seq`), so the next request
+    goes out the moment a page has arrived, without waiting for the event loop to get
+    round to it; at most ``depth`` pages wait unread. The reader checks each guess:
+    :meth:`take` with another ``since`` drops what was read ahead and starts again from
+    there. Past the last page this asks for one empty page, unless the server said
+    ``"pending": 0`` (CouchDB does, PouchDB Server does not).
     """
 
     def __init__(
-        self, fetch: Callable[[Seq, int], asyncio.Task[bytes]], page_size: int, depth: int
+        self, fetch: Callable[[Seq, int], Awaitable[bytes]], page_size: int, depth: int
     ) -> None:
         self._fetch = fetch
         self._page_size = page_size
         self._depth = depth
-        self._pages: deque[tuple[Seq, asyncio.Task[bytes]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._pages: asyncio.Queue[tuple[Seq, bytes | BaseException]] = asyncio.Queue()
+        self._next: Seq = None
 
     async def take(self, since: Seq, limit: int) -> bytes:
         """The page of ``limit`` rows after ``since``."""
-        if not self._pages or self._pages[0][0] != since:
+        if self._task is None or self._next != since:
             self.cancel()
-            self._spawn(since, limit)
-        _, task = self._pages.popleft()
-        raw = await task
-        if not self._pages:
-            self._chain_after(raw, since)
-        else:
-            newest = self._pages[-1][1]
-            if newest.done():
-                self._chained(newest)
-        return raw
+            # The reader holds one more page while it waits to hand it over.
+            self._pages = asyncio.Queue(max(1, self._depth - 1))
+            self._task = asyncio.create_task(self._read(since, limit))
+        got_since, page = await self._pages.get()
+        assert got_since == since
+        if isinstance(page, BaseException):
+            self._task = None
+            raise page
+        found, guess = _peek_last_seq(page)
+        self._next = guess if found else None
+        return page
 
     def cancel(self) -> None:
-        while self._pages:
-            self._pages.popleft()[1].cancel()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
-    def _spawn(self, since: Seq, limit: int) -> None:
-        task = self._fetch(since, limit)
-        self._pages.append((since, task))
-        task.add_done_callback(self._chained)
-
-    def _chained(self, task: asyncio.Task[bytes]) -> None:
-        # Only the newest page leads on, and only while fewer than depth wait unread.
-        if not self._pages or self._pages[-1][1] is not task or len(self._pages) >= self._depth:
-            return
-        if task.cancelled() or task.exception() is not None:
-            return
-        self._chain_after(task.result(), self._pages[-1][0])
-
-    def _chain_after(self, raw: bytes, since: Seq) -> None:
-        found, guess = _peek_last_seq(raw)
-        if found and guess is not None and guess != since:
-            self._spawn(guess, self._page_size)
+    async def _read(self, since: Seq, limit: int) -> None:
+        while True:
+            try:
+                page = await self._fetch(since, limit)
+            except Exception as exc:  # handed to the reader, in order
+                await self._pages.put((since, exc))
+                return
+            await self._pages.put((since, page))
+            found, guess = _peek_last_seq(page)
+            if not found or guess is None or guess == since or _NOTHING_PENDING.search(page):
+                return
+            since, limit = guess, self._page_size
 
 
+#: The end of a normal-feed answer that says nothing follows (CouchDB's last key).
+_NOTHING_PENDING = re.compile(rb'"pending"\s*:\s*0\s*}\s*\Z')
 _LAST_SEQ = re.compile(rb'"last_seq"\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|null)')
 
 
