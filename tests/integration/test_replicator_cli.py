@@ -3,6 +3,7 @@ SIGTERM, ``status``, metrics, JSON logs, and each way of following the feed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -281,9 +282,11 @@ def test_each_feed_mode_follows_live_changes(
         assert "has no eventsource feed" not in text
 
 
-def start_following(source: OwnSource, log: Path, *args: str) -> Any:
-    """The daemon on ``source`` at debug level, where the feed says what it follows."""
-    return start_cli(
+@contextlib.contextmanager
+def following(source: OwnSource, log: Path, *args: str) -> Iterator[Any]:
+    """The daemon on ``source`` at debug level, where the feed says what it follows;
+    killed if the block leaves it running (a failed assertion)."""
+    daemon = start_cli(
         "run",
         "--source",
         source.url,
@@ -294,6 +297,11 @@ def start_following(source: OwnSource, log: Path, *args: str) -> Any:
         *args,
         log=log,
     )
+    try:
+        yield daemon
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
 
 
 @pytest.fixture
@@ -318,16 +326,12 @@ def test_auto_falls_back_to_continuous_when_the_server_has_no_eventsource(
     log = tmp_path / "daemon.log"
     try:
         couch.bulk([{"_id": f"old{i}", "type": kind} for i in range(20)])
-        daemon = start_following(source, log, "--feed", "auto", "--heartbeat", "1")
-        try:
+        with following(source, log, "--feed", "auto", "--heartbeat", "1") as daemon:
             wait_until(lambda: len(copy.rows(kind)) == 20)
             for i in range(5):
                 couch.bulk([{"_id": f"new{i}", "type": kind, "n": i}])
             wait_until(lambda: len(copy.rows(kind)) == 25)
             assert stop_cli(daemon) == 0
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
         text = log.read_text()
         assert "the server has no eventsource feed; following feed=continuous" in text
         assert "following feed=continuous from" in text
@@ -360,10 +364,9 @@ def test_eventsource_resumes_from_the_last_event_id_after_the_connection_drops(
 
     try:
         couch.bulk([{"_id": f"seed{i}", "type": kind, "n": i} for i in range(100)])
-        daemon = start_following(
+        with following(
             source, log, "--feed", "eventsource", "--heartbeat", "2", "--batch-size", "10"
-        )
-        try:
+        ) as daemon:
             wait_until(lambda: len(copy.rows(kind)) == 100)
             # These arrive over the stream, so the position is the id of the last event.
             for i in range(30):
@@ -381,9 +384,6 @@ def test_eventsource_resumes_from_the_last_event_id_after_the_connection_drops(
             wait_until(caught_up, timeout=60)
             assert daemon.poll() is None, log.read_text()
             assert stop_cli(daemon) == 0
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
         text = log.read_text()
         assert "Traceback" not in text
         # The reconnection resumed at the last event before the drop...
@@ -411,8 +411,7 @@ def test_eventsource_watchdog_reconnects_when_the_stream_stalls(
     log = tmp_path / "daemon.log"
     try:
         couch.bulk([{"_id": f"before{i}", "type": kind} for i in range(10)])
-        daemon = start_following(source, log, "--feed", "eventsource", "--heartbeat", "0.5")
-        try:
+        with following(source, log, "--feed", "eventsource", "--heartbeat", "0.5") as daemon:
             wait_until(lambda: len(copy.rows(kind)) == 10)
             os.kill(server.pid, signal.SIGSTOP)
             try:
@@ -424,9 +423,6 @@ def test_eventsource_watchdog_reconnects_when_the_stream_stalls(
             couch.bulk([{"_id": f"after{i}", "type": kind} for i in range(10)])
             wait_until(lambda: len(copy.rows(kind)) == 20, timeout=60)
             assert stop_cli(daemon) == 0
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
         text = log.read_text()
         assert "retrying" in text and "Traceback" not in text
         assert_copy_equals_couchdb(copy, couch)
