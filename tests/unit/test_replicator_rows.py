@@ -8,31 +8,48 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
-from couchdb_replicator.schema import ColumnSlot, KindMismatch, TableShape, _kind_converter
+from couchdb_replicator.schema import (
+    ColumnSlot,
+    Kind,
+    KindMismatch,
+    TableShape,
+    _kind_converter,
+)
 from couchdb_replicator.values import PoisonValue, converter_for
 
 
-def declared_shape() -> TableShape:
-    table = sa.Table(
-        "user",
-        sa.MetaData(),
-        sa.Column("id", sa.String(20), primary_key=True),
-        sa.Column("rev", sa.String(100)),
-        sa.Column("name", sa.String(5)),
-        sa.Column("age", sa.Integer, key="years"),
-    )
+def shape_of(table: sa.Table, inferred: dict[str, Kind] | None = None) -> TableShape:
+    """The sink's view of ``table``: declared columns, but for the ``inferred`` ones
+    (name: kind), which take strictly their kind and ask to widen."""
     dialect = sqlite.dialect()
+    inferred = inferred or {}
+    slots = {
+        c.name: ColumnSlot(c.name, c.key, converter_for(c.type, dialect))
+        for c in table.columns
+        if c.name not in ("id", "rev", *inferred)
+    }
+    for name, kind in inferred.items():
+        slots[name] = ColumnSlot(name, name, _kind_converter(kind), kind)
     return TableShape(
         table=table,
-        slots={
-            c.name: ColumnSlot(c.name, c.key, converter_for(c.type, dialect))
-            for c in table.columns
-            if c.name not in ("id", "rev")
-        },
+        slots=slots,
         id_key="id",
         id_convert=converter_for(table.c.id.type, dialect),
         rev_key="rev",
         dialect=dialect,
+    )
+
+
+def declared_shape() -> TableShape:
+    return shape_of(
+        sa.Table(
+            "user",
+            sa.MetaData(),
+            sa.Column("id", sa.String(20), primary_key=True),
+            sa.Column("rev", sa.String(100)),
+            sa.Column("name", sa.String(5)),
+            sa.Column("age", sa.Integer, key="years"),
+        )
     )
 
 
@@ -143,27 +160,11 @@ def mixed_shape() -> TableShape:
         sa.Column("ok", sa.Boolean),
         sa.Column("data", sa.JSON),
         sa.Column("also", sa.Text, key="renamed"),
-        sa.Column("ki", sa.BigInteger),  # inferred columns: strict kinds that widen
+        sa.Column("ki", sa.BigInteger),
         sa.Column("kf", sa.Double),
         sa.Column("kt", sa.Text),
     )
-    dialect = sqlite.dialect()
-    inferred = {"ki": "int", "kf": "float", "kt": "text"}
-    slots = {
-        c.name: ColumnSlot(c.name, c.key, converter_for(c.type, dialect))
-        for c in table.columns
-        if c.name not in ("id", "rev", *inferred)
-    }
-    for name, kind in inferred.items():
-        slots[name] = ColumnSlot(name, name, _kind_converter(kind), kind)
-    return TableShape(
-        table=table,
-        slots=slots,
-        id_key="id",
-        id_convert=converter_for(table.c.id.type, dialect),
-        rev_key="rev",
-        dialect=dialect,
-    )
+    return shape_of(table, {"ki": "int", "kf": "float", "kt": "text"})
 
 
 _VALUES = st.one_of(
