@@ -21,8 +21,10 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy_couchdb.dbapi import AsyncCouchDBClient, ConnectionSettings
 from sqlalchemy_couchdb.dbapi.exceptions import CouchDBError
@@ -43,6 +45,8 @@ from .verify import PeriodicVerify
 __all__ = ["Replicator", "RunOptions", "RunSummary", "tune_garbage_collector"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How often an idle daemon records that the copy is caught up (a tiny UPDATE).
 _CAUGHT_UP_EVERY = 5.0
@@ -267,10 +271,13 @@ class Replicator:
                         return
                     continue
                 if plan is None:
-                    plan = await sink.plan(batch)  # before planning ahead: it may change tables
+                    # Before planning ahead, which must not see a table half changed.
+                    plan = await self._on_target(partial(sink.plan, batch))
+                    if plan is None:
+                        return  # stopped while the target was down
                 if not self._stopping:
                     ahead = asyncio.create_task(self._take_ahead(sink, buffer))
-                result = await self._apply(sink, batch, plan)
+                result = await self._on_target(partial(sink.apply, batch, plan))
                 if result is None:
                     return  # stopped while the target was down; the batch is replayed later
                 self._record(sink, batch, result, summary)
@@ -320,11 +327,12 @@ class Replicator:
             self._reported_following = True
             self.reporter.following()
 
-    async def _apply(self, sink: Sink, batch: Batch, plan: Plan | None) -> BatchResult | None:
+    async def _on_target(self, attempt: Callable[[], Awaitable[T]]) -> T | None:
+        """``attempt`` until the target takes it; None if stopped while it was down."""
         backoff = Backoff(0.5, RETRY_CAP)
         while True:
             try:
-                return await sink.apply(batch, plan)
+                return await attempt()
             except TargetUnavailable as exc:
                 if self.metrics is not None:
                     self.metrics.target_errors.inc()

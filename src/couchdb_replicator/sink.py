@@ -258,6 +258,11 @@ class Sink:
         self._schema_changes += 1
         try:
             return await self.schema.evolve(table, docs)
+        except TARGET_ERRORS as exc:
+            # The schema's own error handling met the outage again (it looks up what a
+            # failed ALTER left): the batch waits for the target like a failed write.
+            await self._require_healthy(exc)
+            raise
         finally:
             self._schema_changes += 1
 

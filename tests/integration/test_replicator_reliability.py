@@ -216,7 +216,7 @@ def test_postgresql_outage_retries_without_moving_the_checkpoint(
     direct = sa.make_url(postgresql_url).set(drivername="postgresql")
     via_proxy = direct.set(port=pg_proxy.port).render_as_string(hide_password=False)
     reader = Copy(direct.render_as_string(hide_password=False), couchdb_url)
-    kind = unique_type("pg")
+    kind, late = unique_type("pg"), unique_type("late")
     couch.bulk([{"_id": f"a{i}", "type": kind, "n": i} for i in range(100)])
     log = tmp_path / "daemon.log"
     daemon = start_cli("run", "--source", couchdb_url, "--target", via_proxy, log=log)
@@ -225,13 +225,18 @@ def test_postgresql_outage_retries_without_moving_the_checkpoint(
         before = reader.checkpoint().seq
         pg_proxy.stop()
         couch.bulk([{"_id": f"b{i}", "type": kind, "n": i} for i in range(100)])
+        # These need a new column and a new table: DDL that fails while PostgreSQL is
+        # away, which must wait like the writes do.
+        couch.bulk([{"_id": "wide", "type": kind, "n": 0, "added": "x"}])
+        couch.bulk([{"_id": f"c{i}", "type": late, "n": i} for i in range(10)])
         wait_until(lambda: "is unavailable" in log.read_text(), timeout=30)
         time.sleep(2)
         assert reader.checkpoint().seq == before  # nothing committed while unreachable
         assert len(reader.rows(kind)) == 100
-        assert daemon.poll() is None
+        assert daemon.poll() is None, log.read_text()
         pg_proxy.start()
-        wait_until(lambda: len(reader.rows(kind)) == 200, timeout=60)
+        wait_until(lambda: len(reader.rows(kind)) == 201, timeout=60)
+        wait_until(lambda: len(reader.rows(late)) == 10, timeout=60)
         assert reader.checkpoint().seq != before
         assert stop_cli(daemon) == 0
         text = log.read_text()
