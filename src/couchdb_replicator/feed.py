@@ -576,43 +576,47 @@ class _ReadAhead:
         self._page_size = page_size
         self._depth = depth
         self._task: asyncio.Task[None] | None = None
-        self._pages: asyncio.Queue[tuple[Seq, bytes | BaseException]] = asyncio.Queue()
-        self._next: Seq = None
+        self._pages: asyncio.Queue[tuple[Seq, bytes | BaseException, object]] | None = None
+        #: The ``since`` the reader asks for after the last page taken (_STOPPED: none).
+        self._following: object = _STOPPED
 
     async def take(self, since: Seq, limit: int) -> bytes:
         """The page of ``limit`` rows after ``since``."""
-        if self._task is None or self._next != since:
+        if self._pages is None or self._following is _STOPPED or self._following != since:
             self.cancel()
             # The reader holds one more page while it waits to hand it over.
             self._pages = asyncio.Queue(max(1, self._depth - 1))
-            self._task = asyncio.create_task(self._read(since, limit))
-        got_since, page = await self._pages.get()
+            self._task = asyncio.create_task(self._read(self._pages, since, limit))
+        got_since, page, self._following = await self._pages.get()
         assert got_since == since
         if isinstance(page, BaseException):
-            self._task = None
+            self.cancel()
             raise page
-        found, guess = _peek_last_seq(page)
-        self._next = guess if found else None
         return page
 
     def cancel(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            self._task = None
+        self._task = self._pages = None
+        self._following = _STOPPED
 
-    async def _read(self, since: Seq, limit: int) -> None:
+    async def _read(self, pages: asyncio.Queue[Any], since: Seq, limit: int) -> None:
         while True:
             try:
                 page = await self._fetch(since, limit)
             except Exception as exc:  # handed to the reader, in order
-                await self._pages.put((since, exc))
+                await pages.put((since, exc, _STOPPED))
                 return
-            await self._pages.put((since, page))
             found, guess = _peek_last_seq(page)
             if not found or guess is None or guess == since or _NOTHING_PENDING.search(page):
+                await pages.put((since, page, _STOPPED))
                 return
+            await pages.put((since, page, guess))
             since, limit = guess, self._page_size
 
+
+#: A reader that asks for nothing more.
+_STOPPED = object()
 
 #: The end of a normal-feed answer that says nothing follows (CouchDB's last key).
 _NOTHING_PENDING = re.compile(rb'"pending"\s*:\s*0\s*}\s*\Z')

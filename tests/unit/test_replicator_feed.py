@@ -349,7 +349,8 @@ async def test_the_next_pages_are_requested_before_the_current_one_is_parsed() -
         sinces.append(since)
         if since == "4-g1AAAA":
             await release.wait()
-            return httpx.Response(200, json={"results": [row(5)], "last_seq": "5-g1AAAA"})
+            body = {"results": [row(5)], "last_seq": "5-g1AAAA", "pending": 0}
+            return httpx.Response(200, json=body)
         n = 2 if since is None else 4
         return httpx.Response(
             200, json={"results": [row(n - 1), row(n)], "last_seq": f"{n}-g1AAAA"}
@@ -373,6 +374,33 @@ async def test_the_next_pages_are_requested_before_the_current_one_is_parsed() -
     assert [c.seq for c in rest] == ["5-g1AAAA"] and rest[0].idle
     # The short page 3 ended the reading; the read-ahead may have asked one page past it.
     assert sinces[:3] == [None, "2-g1AAAA", "4-g1AAAA"] and sinces[3:] in ([], ["5-g1AAAA"])
+
+
+async def test_a_full_page_that_says_pending_zero_still_gets_its_next_page() -> None:
+    """CouchDB's "pending": 0 stops the read-ahead, not the reading: a page that is full
+    is followed by one more request, which a change written meanwhile may fill."""
+    sinces: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        since = request.url.params.get("since")
+        sinces.append(since)
+        if since == "4-g1AAAA":  # written after page 2 said nothing was pending
+            body = {"results": [row(5)], "last_seq": "5-g1AAAA", "pending": 0}
+            return httpx.Response(200, json=body)
+        n = 2 if since is None else 4
+        rows = [row(n - 1), row(n)]
+        return httpx.Response(
+            200, json={"results": rows, "last_seq": f"{n}-g1AAAA", "pending": 4 - n}
+        )
+
+    feed = make_feed(handler, page_size=2)
+    chunks = await asyncio.wait_for(_all(feed.pages(None)), 5)
+    assert [c.id for chunk in chunks for c in chunk.changes] == ["d1", "d2", "d3", "d4", "d5"]
+    assert sinces == [None, "2-g1AAAA", "4-g1AAAA"]
+
+
+async def _all(pages: Any) -> list[Any]:
+    return [c async for c in pages]
 
 
 async def test_no_page_is_read_ahead_past_a_pending_of_zero() -> None:
